@@ -1,0 +1,1 @@
+"""The Flask console (installed as ``callcenter.web``)."""
