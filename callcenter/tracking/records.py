@@ -47,7 +47,7 @@ class Call:
     started_at: datetime | None
     answered_at: datetime | None
     ended_at: datetime | None
-    ring_seconds: float
+    ring_seconds: float | None  # None when the transcript has no times
     talk_seconds: float | None
     outcome: Outcome
     answered_by: str | None
