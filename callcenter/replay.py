@@ -64,7 +64,7 @@ def replay_paths(
     """The DESIGN.md JSON objects for the transcripts (calls, then their violations)."""
     judge = None
     if violations:
-        from callcenter.rules.judge import Judge
+        from callcenter.rules.calls import Judge
 
         judge = Judge.from_config(config)
     for call in replay_calls(

@@ -389,7 +389,24 @@ def _unanswered_outcome(
     causes = {c.cause for c in callees if c.cause is not None}
     if "CANCEL" in top:
         return "abandoned"
+    top_end = max(
+        (
+            c.dial.end_seq
+            for c in view.legs
+            if c.dial is not None
+            and c.dial.end_seq is not None
+            and c.dial.parent in (root.uniqueid, root.partner)
+        ),
+        default=None,
+    )
+    callee_statuses = {  # what the phones said while the caller still waited
+        c.dial.end_status
+        for c in callees
+        if c.dial and c.dial.end_status and (top_end is None or (c.dial.end_seq or 0) <= top_end)
+    }
     if rung:
+        if callee_statuses == {"BUSY"}:
+            return "busy"  # every phone that rang refused it (reject, DND after ringing)
         if "NOANSWER" in top:
             return "no_answer"
         if "BUSY" in top or (not top and "BUSY" in statuses):

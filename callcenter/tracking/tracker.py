@@ -45,10 +45,11 @@ class CallTracker:
         self.channels: dict[str, ChannelState] = {}
         self.calls: dict[str, CallState] = {}
         self._by_name: dict[str, str] = {}
-        self._gone: dict[str, None] = {}  # Uniqueids of finished calls (insertion-ordered set)
+        # Uniqueids and Linkedids of finished calls (insertion-ordered sets, bounded)
+        self._gone: dict[str, None] = {}
+        self._finished: dict[str, None] = {}
         self._done: list[Call] = []
         self._seq = 0
-        self._clock: datetime | None = None
         self._next_sweep: datetime | None = None
         self.events_seen = 0
         self.events_skipped = 0
@@ -113,10 +114,13 @@ class CallTracker:
 
     def expire(self, now: datetime) -> list[Call]:
         """Close calls whose events stopped more than ``idle_timeout`` before ``now``."""
+        self._close_idle(now)
+        return self._drain()
+
+    def _close_idle(self, now: datetime) -> None:
         limit = now - self.idle_timeout
         for call in [c for c in self.calls.values() if c.last_at is not None and c.last_at < limit]:
             self._finish(call, "idle")
-        return self._drain()
 
     def flush(self) -> list[Call]:
         """Close every open call (end of input): they are reported as ``closed_by: idle``."""
@@ -162,13 +166,12 @@ class CallTracker:
     # -- channel bookkeeping ------------------------------------------------------------
 
     def _advance(self, at: datetime) -> None:
-        if self._clock is None or at > self._clock:
-            self._clock = at
-        if self._next_sweep is None:
-            self._next_sweep = at + _SWEEP_EVERY
+        """Event time moves on: every minute of it, close the calls that went silent."""
+        if self._next_sweep is None or at < self._next_sweep - 2 * _SWEEP_EVERY:
+            self._next_sweep = at + _SWEEP_EVERY  # the first event, or time jumped back
         elif at >= self._next_sweep:
             self._next_sweep = at + _SWEEP_EVERY
-            self.expire(at)
+            self._close_idle(at)
 
     def _touch(self, e: Event, at: datetime | None, prefix: str = "") -> ChannelState | None:
         uid = e.get(prefix + "Uniqueid")
@@ -178,6 +181,8 @@ class CallTracker:
         linkedid = e.get(prefix + "Linkedid")
         name = e.get(prefix + "Channel")
         if ch is None:
+            if linkedid in self._finished:
+                return None  # a straggler of a call already reported (joined mid-stream)
             if not linkedid or not name:
                 self.events_skipped += 1
                 self._warn(
@@ -228,7 +233,10 @@ class CallTracker:
             ch.departed_from.add(old.linkedid)
         ch.linkedid = linkedid
         ch.moved_in = True
-        self._join(ch, linkedid)
+        if linkedid in self._finished:
+            self._gone[ch.uniqueid] = None  # it joins a call already reported: stop following
+        else:
+            self._join(ch, linkedid)
         if old is not None:
             if ch.uniqueid in old.legs:
                 old.legs.remove(ch.uniqueid)
@@ -274,8 +282,10 @@ class CallTracker:
                 ch.departed_from.discard(call.linkedid)
                 if ch.linkedid not in self.calls and not (ch.departed_from & self.calls.keys()):
                     self._forget(ch)
-        while len(self._gone) > self._remember_gone:
-            del self._gone[next(iter(self._gone))]
+        self._finished[call.linkedid] = None
+        for seen in (self._gone, self._finished):
+            while len(seen) > self._remember_gone:
+                del seen[next(iter(seen))]
         if record is not None:
             self._done.append(record)
 
