@@ -20,7 +20,8 @@ Design points:
 * ``\\r\\n\\r\\n`` is the message boundary; bare ``\\n`` line endings (``\\n\\n`` between
   messages, as in some hand-made recordings) are tolerated too.
 * Header values are kept exactly as sent after the ``": "`` separator (Asterisk pads some
-  values, e.g. RTCP statistics, with meaningful leading spaces); keys are stripped.
+  values, e.g. RTCP statistics, with meaningful leading spaces), as the recorder and
+  panoramisk do; keys are taken as sent (Asterisk never pads them).
   A repeated key keeps its last value, except ``Output`` (command responses), whose lines
   are joined with ``\\n``.
 * Memory is bounded: a message larger than ``max_message_bytes`` is dropped with a warning
@@ -136,8 +137,9 @@ class AmiParser:
 
     @property
     def buffered_bytes(self) -> int:
-        """Bytes currently held for an unfinished message (bounded by max_message_bytes)."""
-        return self._pending_len + len(self._banner_buf) + len(self._tail)
+        """Bytes held for an unfinished message: at most ``max_message_bytes`` plus the 3
+        bytes of a terminator that may still be arriving."""
+        return self._pending_len + len(self._banner_buf)
 
     @property
     def offset(self) -> int:
@@ -184,7 +186,7 @@ class AmiParser:
                 self._pending.append(data)
                 self._pending_len += len(data)
                 self._tail = data[-_OVERLAP:] if len(data) >= _OVERLAP else edge[-_OVERLAP:]
-                if self._pending_len > self._max_message:
+                if self._pending_len > self._max_message + _OVERLAP:
                     self._start_discarding()
                 return out
             self._pending.append(data)
@@ -201,7 +203,7 @@ class AmiParser:
             self._pending.append(rest)
             self._pending_len = len(rest)
             self._tail = rest[-_OVERLAP:]
-            if self._pending_len > self._max_message:
+            if self._pending_len > self._max_message + _OVERLAP:
                 self._start_discarding()
         return out
 
@@ -320,6 +322,9 @@ class AmiParser:
     def _parse(self, raw: bytes, offset: int, out: list[dict[str, str]]) -> None:
         """Turn one complete message (without its terminator) into a dict."""
         if len(raw) > self._max_message:
+            if _LF2 in raw:
+                self._split_glued(raw, offset, out)
+                return
             self._report(
                 f"message at offset {offset} is {len(raw)} bytes, over the limit of "
                 f"{self._max_message}; dropped"
@@ -350,6 +355,9 @@ class AmiParser:
             except ValueError:
                 pass  # a line without ": " (or an empty line): take the careful path
             else:
+                if "" in message:
+                    self._parse_careful(lines, offset, out)
+                    return
                 if len(message) != len(lines) and "Output" in message:
                     message["Output"] = "\n".join(
                         line[8:] for line in lines if line.startswith("Output: ")
@@ -374,7 +382,7 @@ class AmiParser:
         for line in lines:
             if not line or line.isspace():
                 continue
-            if len(line) > self._max_line or len(line.encode("utf-8")) > self._max_line:
+            if len(line) * 4 > self._max_line and len(line.encode("utf-8")) > self._max_line:
                 self._report(
                     f"line of {len(line.encode('utf-8'))} bytes in message at offset {offset} "
                     f"is over the limit of {self._max_line}; line dropped: {_preview(line)}"
@@ -390,10 +398,9 @@ class AmiParser:
                     self._messages += 1
                     continue
                 self._report(
-                    f"line without ':' in message at offset {offset} skipped: {_preview(line)}"
+                    f"line without a colon in message at offset {offset} skipped: {_preview(line)}"
                 )
                 continue
-            key = key.strip()
             if not key:
                 self._report(
                     f"line with an empty key in message at offset {offset} skipped: "
