@@ -1,0 +1,94 @@
+"""Engines and sessions from a database URL (SQLite embedded, PostgreSQL in production).
+
+SQLite gets foreign keys on, WAL journaling, a busy timeout, and real transactions: the
+Python ``sqlite3`` driver otherwise opens transactions late and breaks ``SAVEPOINT``
+(SQLAlchemy's documented recipe, "Serializable isolation / Savepoints / Transactional DDL").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+__all__ = ["make_engine", "make_session_factory", "normalize_url", "session_scope"]
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse ``url``; a bare ``postgresql://`` uses psycopg 3 (the driver we ship)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def make_engine(url: str | URL, *, sqlite_foreign_keys: bool = True, **kwargs: Any) -> Engine:
+    """An engine for ``url``; extra keyword arguments go to :func:`sqlalchemy.create_engine`.
+
+    For an SQLite file the parent folder is created (the instance folder on first start).
+    ``sqlite_foreign_keys=False`` is for migrations only: SQLite rebuilds a table to alter
+    it, and dropping the old copy with foreign keys on would cascade-delete the rows that
+    point to it (SQLite's documented procedure turns them off, then runs a check).
+    """
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        _ensure_sqlite_folder(parsed)
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_SECONDS)
+        engine = create_engine(parsed, connect_args=connect_args, **kwargs)
+        _configure_sqlite(engine, foreign_keys=sqlite_foreign_keys)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(parsed, **kwargs)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions bound to ``engine``; objects stay readable after commit."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commit when the block ends, roll back if it raises."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _ensure_sqlite_folder(url: URL) -> None:
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
+    foreign_keys_pragma = f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}"
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin (see "begin").
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(foreign_keys_pragma)
+            cursor.execute("PRAGMA journal_mode = WAL")  # "memory" for in-memory databases
+            cursor.execute("PRAGMA synchronous = NORMAL")  # safe with WAL, much faster
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")

@@ -1,0 +1,1 @@
+"""Alembic revision files, applied in order by ``callcenter.store.migrate.upgrade``."""

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The test command: scripts/test.sh [pytest arguments...]
+#
+# On a fresh Debian 12 machine (as root, or with sudo) it provides what the tests need and
+# runs every check: installs redis-server and PostgreSQL 15 when missing, starts the
+# PostgreSQL cluster 15/main, creates the test-only role and database (idempotent),
+# installs the project with its test extras, then runs ruff, mypy and pytest.
+# The exit code is non-zero when any step fails, including pytest collecting no tests (5).
+#
+# Environment:
+#   CALLCENTER_TEST_POSTGRES_URL  PostgreSQL for the tests (default: the local test database)
+#   CALLCENTER_REQUIRE_POSTGRES   set to 1 here: PostgreSQL tests fail instead of skipping
+#   PYTHON                        interpreter to use (default: python3)
+#   SKIP_PROVISION=1              skip apt and PostgreSQL setup (the services are ready)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PYTHON="${PYTHON:-python3}"
+PG_VERSION=15
+PG_CLUSTER=main
+PG_PORT=5432
+TEST_ROLE=callcenter
+TEST_PASSWORD=callcenter # test-only local credential, never used outside this database
+TEST_DB=callcenter_test
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+    if [[ ${EUID} -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        log "need root (or sudo) for: $*"
+        return 1
+    fi
+}
+
+apt_updated=0
+apt_install() {
+    export DEBIAN_FRONTEND=noninteractive
+    # Lock::Timeout waits for another apt/dpkg (e.g. a background install) to finish.
+    if [[ ${apt_updated} -eq 0 ]]; then
+        as_root apt-get -o DPkg::Lock::Timeout=900 update -qq
+        apt_updated=1
+    fi
+    as_root apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+as_postgres() {
+    # From / so psql does not complain about an unreadable working directory.
+    (cd / && as_root runuser -u postgres -- "$@")
+}
+
+provision() {
+    if ! command -v redis-server >/dev/null 2>&1; then
+        log "installing redis-server"
+        apt_install redis-server
+    fi
+
+    if ! command -v pg_ctlcluster >/dev/null 2>&1 \
+        || ! pg_lsclusters --no-header 2>/dev/null | awk '{print $1, $2}' \
+            | grep -qx "${PG_VERSION} ${PG_CLUSTER}"; then
+        log "installing postgresql-${PG_VERSION}"
+        apt_install "postgresql-${PG_VERSION}"
+    fi
+
+    if ! as_root pg_ctlcluster "${PG_VERSION}" "${PG_CLUSTER}" status >/dev/null 2>&1; then
+        log "starting PostgreSQL ${PG_VERSION}/${PG_CLUSTER}"
+        as_root pg_ctlcluster "${PG_VERSION}" "${PG_CLUSTER}" start
+    fi
+    for _ in $(seq 1 60); do
+        pg_isready -q -h 127.0.0.1 -p "${PG_PORT}" && break
+        sleep 0.5
+    done
+    pg_isready -q -h 127.0.0.1 -p "${PG_PORT}" || {
+        log "PostgreSQL does not answer on 127.0.0.1:${PG_PORT}"
+        return 1
+    }
+
+    log "ensuring role ${TEST_ROLE} and database ${TEST_DB}"
+    as_postgres psql -X -q -v ON_ERROR_STOP=1 -d postgres <<SQL
+DO \$\$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${TEST_ROLE}') THEN
+        CREATE ROLE ${TEST_ROLE} LOGIN PASSWORD '${TEST_PASSWORD}';
+    END IF;
+END
+\$\$;
+SELECT 'CREATE DATABASE ${TEST_DB} OWNER ${TEST_ROLE}'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '${TEST_DB}')
+\gexec
+SQL
+}
+
+if [[ "${SKIP_PROVISION:-0}" != 1 ]]; then
+    provision
+fi
+
+export CALLCENTER_TEST_POSTGRES_URL="${CALLCENTER_TEST_POSTGRES_URL:-postgresql+psycopg://${TEST_ROLE}:${TEST_PASSWORD}@127.0.0.1:${PG_PORT}/${TEST_DB}}"
+export CALLCENTER_REQUIRE_POSTGRES=1
+
+log "installing the project with its test extras"
+"${PYTHON}" -m pip install -q --root-user-action=ignore --disable-pip-version-check -e '.[test]'
+
+log "ruff check"
+"${PYTHON}" -m ruff check .
+log "mypy"
+"${PYTHON}" -m mypy
+
+log "pytest $*"
+status=0
+"${PYTHON}" -m pytest "$@" || status=$?
+if [[ ${status} -eq 5 ]]; then
+    log "pytest collected no tests: that is a failure"
+fi
+exit "${status}"
