@@ -78,5 +78,13 @@ def replay(paths: tuple[Path, ...], config_path: Path | None, violations: bool) 
         sys.exit(1)
 
 
+def _register() -> None:
+    from callcenter.commands.listen import listen
+
+    main.add_command(listen)
+
+
+_register()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

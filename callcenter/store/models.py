@@ -62,7 +62,7 @@ class Call(Base):
     started_at: Mapped[datetime | None]
     answered_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
-    ring_seconds: Mapped[float] = mapped_column(default=0.0)
+    ring_seconds: Mapped[float | None]  # None: the transcript had no times
     talk_seconds: Mapped[float | None]
     outcome: Mapped[Str16]
     answered_by: Mapped[Str255 | None]

@@ -79,3 +79,4 @@ class CallState:
     transferred_to: str | None = None
     queue_abandoned: bool = False
     originate_failed: bool = False
+    times_estimated: bool = False  # some times were not observed (a listener outage)

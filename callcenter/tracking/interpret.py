@@ -231,6 +231,7 @@ def interpret(
         hangup_cause=root.cause,
         closed_by=closed_by,
         originated=originated,
+        times_estimated=call.times_estimated,
         legs=tuple(_leg(view, c, root) for c in view.legs),
     )
 

@@ -163,6 +163,51 @@ class CallTracker:
     def open_calls(self) -> int:
         return len(self.calls)
 
+    def resync(self, channels_up: Iterable[Event], at: datetime) -> list[Call]:
+        """Re-sync after events were missed (listener outage, PBX restart).
+
+        ``channels_up`` are the ``CoreShowChannel`` entries the PBX lists as up now. Tracked
+        channels not among them hung up during the outage: they end now. Listed channels
+        the tracker does not know began during the outage: they are followed from now on.
+        Either way the times that could not be observed are estimates, and the calls say so.
+        """
+        self._seq += 1
+        listed = {str(e.get("Uniqueid")): e for e in channels_up if e.get("Uniqueid")}
+        for uid, ch in list(self.channels.items()):
+            if ch.hung_up or uid in listed or ch.uniqueid in self._gone:
+                continue
+            call = self.calls.get(ch.linkedid)
+            if call is None:
+                continue
+            call.times_estimated = True
+            ch.hangup_seq, ch.hangup_at = self._seq, at
+            call.live.discard(uid)
+            call.hangups += 1
+            if not call.live:
+                self._finish(call, "hangup")
+        for uid, entry in listed.items():
+            known = uid in self.channels
+            found = self._touch(entry, at)
+            live_call = self.calls.get(found.linkedid) if found is not None else None
+            if found is None or live_call is None:
+                continue
+            ch, call = found, live_call
+            state = str(entry.get("ChannelStateDesc") or "")
+            if not known:
+                call.times_estimated = True
+                ch.created_at = _minus_duration(at, entry.get("Duration"))
+                ch.state = state
+                if uid != ch.linkedid and ch.dial is None:
+                    ch.dial = DialLink(
+                        parent=ch.linkedid, dialstring="", begin_seq=self._seq, begin_at=None
+                    )
+                    if state == "Up":
+                        ch.dial.end_status = "ANSWER"
+            if state == "Up" and ch.up_seq is None:
+                call.times_estimated = True
+                ch.up_seq, ch.up_at = self._seq, at
+        return self._drain()
+
     # -- channel bookkeeping ------------------------------------------------------------
 
     def _advance(self, at: datetime) -> None:
@@ -496,3 +541,12 @@ class CallTracker:
 def _same_dial(link: DialLink, src: ChannelState | None) -> bool:
     """Does a DialState/DialEnd from ``src`` report on ``link`` (not on a later re-dial)?"""
     return src is None or link.parent is None or link.parent == src.uniqueid
+
+
+def _minus_duration(at: datetime, duration: object) -> datetime | None:
+    """``at`` minus a CoreShowChannel ``Duration`` (HH:MM:SS), or None when unknown."""
+    try:
+        h, m, sec = (int(part) for part in str(duration).split(":"))
+    except ValueError:
+        return None
+    return at - timedelta(hours=h, minutes=m, seconds=sec)

@@ -32,7 +32,7 @@ def upgrade() -> None:
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("ring_seconds", sa.Double(), nullable=False),
+        sa.Column("ring_seconds", sa.Double(), nullable=True),
         sa.Column("talk_seconds", sa.Double(), nullable=True),
         sa.Column("outcome", sa.String(length=16), nullable=False),
         sa.Column("answered_by", sa.String(length=255), nullable=True),

@@ -1,0 +1,1 @@
+"""The subcommands of the ``callcenter`` command, one module each."""

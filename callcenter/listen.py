@@ -1,0 +1,101 @@
+"""Wiring of the live pipeline: one PbxListener per configured PBX, their sink and state.
+
+The one place that puts the collaborators together (config → database, Redis, tracker,
+listener); the command line and the demo call :func:`run_pipeline`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from callcenter.archive import RawArchive
+from callcenter.ami.listener import PbxListener
+from callcenter.config import Config
+from callcenter.pipeline import StoreSink
+from callcenter.replay import directory_from_config
+from callcenter.store.db import make_engine, make_session_factory
+from callcenter.tracking.tracker import CallTracker
+
+logger = logging.getLogger(__name__)
+
+
+class SetupError(Exception):
+    """A part of the pipeline cannot start; the message says which and why."""
+
+
+def prepare_database(url: str) -> None:
+    """Embedded SQLite is migrated on start; any other database must be migrated already."""
+    from callcenter.store.migrate import current_revision, head_revision, upgrade
+
+    if url.startswith("sqlite"):
+        upgrade(url)
+        return
+    try:
+        current = current_revision(url)
+    except Exception as exc:  # any driver error: say which database and why, in one line
+        raise SetupError(f"cannot open the database {_redact(url)}: {exc}") from exc
+    if current != head_revision():
+        raise SetupError(
+            f"the database {_redact(url)} is at revision {current or 'none'}, not "
+            f"{head_revision()}: run `callcenter db upgrade` first"
+        )
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@dataclass
+class Pipeline:
+    listeners: list[PbxListener]
+    sink: StoreSink
+
+
+def build_pipeline(config: Config, redis_client: Any | None) -> Pipeline:
+    prepare_database(config.database.url)
+    engine = make_engine(config.database.url)
+    queue = None
+    live_for: Any = None
+    if redis_client is not None:
+        from rq import Queue
+
+        from callcenter.live import LiveState
+        from callcenter.workers.jobs import EVALUATE_QUEUE
+
+        queue = Queue(EVALUATE_QUEUE, connection=redis_client)
+        live_for = lambda name: LiveState(redis_client, pbx=name)  # noqa: E731
+    sink = StoreSink(make_session_factory(engine), queue, database_url=config.database.url)
+    directory = directory_from_config(config)
+    listeners = []
+    for pbx in config.ami.pbx:
+        secret = pbx.secret or config.ami.secret
+        if not secret:
+            raise SetupError(
+                f"no AMI secret for PBX {pbx.name}: set CALLCENTER_AMI__SECRET (or "
+                f"ami.pbx secret in a config file outside git)"
+            )
+        listeners.append(
+            PbxListener(
+                pbx.name,
+                host=pbx.host,
+                port=pbx.port,
+                username=pbx.username,
+                secret=secret,
+                tracker=CallTracker(directory, idle_timeout=config.tracker.idle_timeout_seconds),
+                sink=sink,
+                live=live_for(pbx.name) if live_for else None,
+                archive=RawArchive(config.instance_path / "archive", pbx.name),
+                reconnect_max=pbx.reconnect_max_seconds,
+            )
+        )
+    return Pipeline(listeners, sink)
+
+
+async def run_pipeline(pipeline: Pipeline, stop: asyncio.Event) -> None:
+    """Run every listener until ``stop`` is set; they shut down cleanly together."""
+    await asyncio.gather(*(listener.run(stop) for listener in pipeline.listeners))

@@ -1,0 +1,127 @@
+"""Where finished calls go: one database transaction per call, then its evaluation job.
+
+Nothing is lost: a call is committed before its job is queued; when the database is down
+the calls wait in memory and are retried with back-off; when Redis is down the stored calls
+keep ``evaluated_at`` empty and the outbox sweep queues them later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from callcenter.store.calls import save_call
+from callcenter.store.db import session_scope
+from callcenter.store.models import Outage
+from callcenter.tracking.records import Call
+
+logger = logging.getLogger(__name__)
+
+
+class StoreSink:
+    """The listener's sink: database first, then the RQ queue."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        queue: Any | None = None,  # an rq.Queue; None: store only
+        *,
+        database_url: str | None = None,
+        retry_max: float = 30.0,
+    ) -> None:
+        self.sessions = sessions
+        self.queue = queue
+        self.database_url = database_url
+        self.retry_max = retry_max
+        self._open_outage: dict[str, int] = {}
+        self._redis_down = False
+        self.stored = 0
+        self.enqueued = 0
+
+    async def calls_finished(self, pbx: str, calls: list[Call]) -> None:
+        delay = 0.5
+        while True:
+            try:
+                ids = await asyncio.to_thread(self._store, pbx, calls)
+                break
+            except SQLAlchemyError as exc:
+                logger.error(
+                    "cannot store %d call(s) of %s (%s); retrying in %.0f s",
+                    len(calls), pbx, exc.__class__.__name__, delay,
+                )  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+        if self.queue is not None:
+            await asyncio.to_thread(self._enqueue, ids)
+
+    def _store(self, pbx: str, calls: list[Call]) -> list[int]:
+        ids = []
+        for call in calls:
+            with session_scope(self.sessions) as session:  # one transaction per call
+                ids.append(save_call(session, call, pbx))
+        self.stored += len(calls)
+        return ids
+
+    def _enqueue(self, ids: list[int]) -> None:
+        from redis.exceptions import RedisError
+        from rq import Retry
+
+        try:
+            for call_id in ids:
+                self.queue.enqueue(  # type: ignore[union-attr]
+                    "callcenter.workers.jobs.evaluate_call",
+                    call_id,
+                    self.database_url,
+                    job_id=f"evaluate-call-{call_id}",
+                    retry=Retry(max=3, interval=[5, 30, 120]),
+                )
+                self.enqueued += 1
+            if self._redis_down:
+                logger.info("Redis is back: evaluation jobs are queued again")
+            self._redis_down = False
+        except RedisError as exc:
+            if not self._redis_down:
+                logger.error(
+                    "cannot queue evaluation jobs (%s): the calls are stored and the outbox "
+                    "sweep will queue them", exc,
+                )  # fmt: skip
+            self._redis_down = True
+
+    async def outage_started(self, pbx: str, at: datetime, reason: str) -> None:
+        def write() -> int:
+            with session_scope(self.sessions) as session:
+                row = Outage(pbx=pbx, started_at=at, reason=reason[:200])
+                session.add(row)
+                session.flush()
+                return row.id
+
+        try:
+            self._open_outage[pbx] = await asyncio.to_thread(write)
+        except SQLAlchemyError as exc:
+            logger.error("cannot record the outage of %s: %s", pbx, exc)
+
+    async def outage_ended(self, pbx: str, at: datetime, lost_estimate: int | None) -> None:
+        outage_id = self._open_outage.pop(pbx, None)
+        if outage_id is None:
+            return
+
+        def write() -> None:
+            with session_scope(self.sessions) as session:
+                row = session.get(Outage, outage_id)
+                if row is not None:
+                    row.ended_at = at
+                    row.calls_lost_estimate = lost_estimate
+
+        try:
+            await asyncio.to_thread(write)
+        except SQLAlchemyError as exc:
+            logger.error("cannot close the outage of %s: %s", pbx, exc)
+        logger.warning(
+            "PBX %s outage ended; calls that began and ended inside it: about %s",
+            pbx, "unknown" if lost_estimate is None else lost_estimate,
+        )  # fmt: skip
