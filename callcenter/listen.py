@@ -11,8 +11,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from callcenter.archive import RawArchive
 from callcenter.ami.listener import PbxListener
+from callcenter.archive import RawArchive
 from callcenter.config import Config
 from callcenter.pipeline import StoreSink
 from callcenter.replay import directory_from_config
