@@ -56,19 +56,23 @@ class Pipeline:
     sink: StoreSink
 
 
-def build_pipeline(config: Config, redis_client: Any | None) -> Pipeline:
+def build_pipeline(config: Config, redis_url: str | None) -> Pipeline:
+    """Everything the listeners need; ``redis_url`` None stores calls without queueing."""
     prepare_database(config.database.url)
     engine = make_engine(config.database.url)
     queue = None
     live_for: Any = None
-    if redis_client is not None:
+    if redis_url is not None:
         from rq import Queue
 
+        from callcenter.embedded_redis import connect
         from callcenter.live import LiveState
         from callcenter.workers.jobs import EVALUATE_QUEUE
 
-        queue = Queue(EVALUATE_QUEUE, connection=redis_client)
-        live_for = lambda name: LiveState(redis_client, pbx=name)  # noqa: E731
+        queue = Queue(EVALUATE_QUEUE, connection=connect(redis_url))
+        # live state must never hold the listener up: short timeouts, one retry
+        live_client = connect(redis_url, socket_timeout=2.0, retries=1)
+        live_for = lambda name: LiveState(live_client, pbx=name)  # noqa: E731
     sink = StoreSink(make_session_factory(engine), queue, database_url=config.database.url)
     directory = directory_from_config(config)
     listeners = []

@@ -44,7 +44,11 @@ class CallSink(Protocol):
 
 
 class LiveSink(Protocol):
+    def clear(self) -> object: ...
+
     def set_ringing(self, calls: list[RingingCall], now: datetime) -> object: ...
+
+    def call_finished(self, call: Call) -> object: ...
 
     def set_listener_status(self, connected: bool, detail: str) -> object: ...
 
@@ -217,6 +221,8 @@ class PbxListener:
         self._connection = AmiConnection(
             self, loop=loop, ping_delay=10, ping_interval=10, events="on", **self._config
         )
+        if self.live is not None:
+            await asyncio.to_thread(self.live.clear)  # no stale state from an earlier run
         self._connection.connect()
         ticker = self._spawn(self._tick(stop))
         await stop.wait()
@@ -238,8 +244,8 @@ class PbxListener:
         """Twice a second: live ringing state; every minute of silence: idle calls."""
         while not stop.is_set():
             now = self._now()
-            if self.live is not None:
-                self.live.set_ringing(self.tracker.ringing(now), now)
+            if self.live is not None:  # Redis I/O off the event loop
+                await asyncio.to_thread(self.live.set_ringing, self.tracker.ringing(now), now)
             self._collect(self.tracker.expire(now))
             await asyncio.sleep(0.5)
 
@@ -271,7 +277,7 @@ class PbxListener:
         self._logged_in = True
         self.connected.set()
         if self.live is not None:
-            self.live.set_listener_status(True, "connected")
+            self._spawn(asyncio.to_thread(self.live.set_listener_status, True, "connected"))
         self._spawn(self._resync(connection))
 
     def disconnected(self, exc: Exception | None) -> None:
@@ -283,7 +289,7 @@ class PbxListener:
         reason = f"connection lost: {exc}" if exc else "connection closed by the PBX"
         logger.warning("PBX %s: %s", self.name, reason)
         if self.live is not None:
-            self.live.set_listener_status(False, reason)
+            self._spawn(asyncio.to_thread(self.live.set_listener_status, False, reason))
         if self._outage is None:
             self._outage = Outage(self._now(), self._last_seq)
             self._spawn(self.sink.outage_started(self.name, self._outage.started_at, reason))
@@ -320,6 +326,8 @@ class PbxListener:
         while self._pending:
             batch, self._pending = self._pending, []
             await self.sink.calls_finished(self.name, batch)
+            if self.live is not None:
+                await asyncio.to_thread(_each, self.live.call_finished, batch)
 
     async def _resync(self, connection: AmiConnection) -> None:
         """After (re)login: list the channels up now and let the tracker catch up."""
@@ -373,3 +381,8 @@ def _estimate_missed_calls(last_seq: int | None, up: list[dict[str, Any]]) -> in
         return 0
     unseen = max(newer) - last_seq - len(newer)
     return max(0, (unseen + 1) // 2)
+
+
+def _each(func: Callable[[Call], object], calls: list[Call]) -> None:
+    for call in calls:
+        func(call)

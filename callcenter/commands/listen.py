@@ -25,8 +25,8 @@ def listen(config_path: Path | None) -> None:
     except ConfigError as exc:
         raise click.ClickException(f"bad config: {exc}") from exc
     try:
-        with redis_for(config) as (client, _url):
-            pipeline = build_pipeline(config, client)
+        with redis_for(config) as (_client, url):
+            pipeline = build_pipeline(config, url)
             asyncio.run(_until_signalled(pipeline, run_pipeline))
     except (SetupError, EmbeddedRedisError) as exc:
         raise click.ClickException(str(exc)) from exc
