@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from callcenter.ami.listener import PbxListener
 from callcenter.archive import RawArchive
@@ -18,6 +18,9 @@ from callcenter.pipeline import StoreSink
 from callcenter.replay import directory_from_config
 from callcenter.store.db import make_engine, make_session_factory
 from callcenter.tracking.tracker import CallTracker
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +57,10 @@ def _redact(url: str) -> str:
 class Pipeline:
     listeners: list[PbxListener]
     sink: StoreSink
+    engine: Engine
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 def build_pipeline(config: Config, redis_url: str | None) -> Pipeline:
@@ -97,9 +104,12 @@ def build_pipeline(config: Config, redis_url: str | None) -> Pipeline:
                 reconnect_max=pbx.reconnect_max_seconds,
             )
         )
-    return Pipeline(listeners, sink)
+    return Pipeline(listeners, sink, engine)
 
 
 async def run_pipeline(pipeline: Pipeline, stop: asyncio.Event) -> None:
     """Run every listener until ``stop`` is set; they shut down cleanly together."""
-    await asyncio.gather(*(listener.run(stop) for listener in pipeline.listeners))
+    try:
+        await asyncio.gather(*(listener.run(stop) for listener in pipeline.listeners))
+    finally:
+        pipeline.close()

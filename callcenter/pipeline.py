@@ -51,8 +51,8 @@ class StoreSink:
                 break
             except SQLAlchemyError as exc:
                 logger.error(
-                    "cannot store %d call(s) of %s (%s); retrying in %.0f s",
-                    len(calls), pbx, exc.__class__.__name__, delay,
+                    "cannot store %d call(s) of %s (%s); retrying in %.1f s",
+                    len(calls), pbx, exc, delay,
                 )  # fmt: skip
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)

@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from panoramisk import Manager
@@ -25,6 +25,7 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
 from callcenter.ami.protocol import AmiParser, encode_action
+from callcenter.tracking.names import event_time
 from callcenter.tracking.records import Call, RingingCall
 from callcenter.tracking.tracker import CallTracker
 
@@ -202,12 +203,13 @@ class PbxListener:
         self.clock = clock
         self._config = {"host": host, "port": port, "username": username, "secret": secret}
         self._connection: AmiConnection | None = None
-        self._pending: list[Call] = []
-        self._flush_scheduled = False
+        self._outbox: asyncio.Queue[list[Call] | None] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._outage: Outage | None = None
         self._logged_in = False
         self._last_seq: int | None = None
+        self._last_event_at: datetime | None = None  # the PBX's clock, from event times
+        self._last_event_wall = 0.0
         self._failure: str | None = None
         self.connected = asyncio.Event()
         self.resynced = asyncio.Event()
@@ -225,12 +227,15 @@ class PbxListener:
             await asyncio.to_thread(self.live.clear)  # no stale state from an earlier run
         self._connection.connect()
         ticker = self._spawn(self._tick(stop))
+        writer = self._spawn(self._write())
         await stop.wait()
         ticker.cancel()
         self._connection.stop()
-        await self._flush()
-        for task in list(self._tasks):
-            await asyncio.gather(task, return_exceptions=True)
+        self._outbox.put_nowait(None)  # the writer stores what is left, then ends
+        await writer
+        for task in list(self._tasks):  # a re-sync waiting on a PBX that went quiet
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.archive is not None:
             self.archive.close()
 
@@ -243,7 +248,7 @@ class PbxListener:
     async def _tick(self, stop: asyncio.Event) -> None:
         """Twice a second: live ringing state; every minute of silence: idle calls."""
         while not stop.is_set():
-            now = self._now()
+            now = self._pbx_now()
             if self.live is not None:  # Redis I/O off the event loop
                 await asyncio.to_thread(self.live.set_ringing, self.tracker.ringing(now), now)
             self._collect(self.tracker.expire(now))
@@ -251,6 +256,16 @@ class PbxListener:
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
+
+    def _pbx_now(self) -> datetime:
+        """Now on the PBX's clock: the last event's time plus the wall time since it came.
+
+        Idle calls and ringing durations are judged on this clock, so a PBX whose clock is
+        off (or a replay of old events) is never judged against our wall clock.
+        """
+        if self._last_event_at is None:
+            return self._now()
+        return self._last_event_at + timedelta(seconds=self.clock() - self._last_event_wall)
 
     # -- callbacks from the connection ------------------------------------------------
 
@@ -291,7 +306,7 @@ class PbxListener:
         if self.live is not None:
             self._spawn(asyncio.to_thread(self.live.set_listener_status, False, reason))
         if self._outage is None:
-            self._outage = Outage(self._now(), self._last_seq)
+            self._outage = Outage(self._pbx_now(), self._last_seq)
             self._spawn(self.sink.outage_started(self.name, self._outage.started_at, reason))
 
     # -- events -------------------------------------------------------------------------
@@ -299,6 +314,9 @@ class PbxListener:
     def on_event(self, event: dict[str, str]) -> None:
         received = self.clock()
         self.events_received += 1
+        at = event_time(event)
+        if at is not None:
+            self._last_event_at, self._last_event_wall = at, received
         if self.archive is not None:
             self.archive.write(event, received)
         uid = event.get("Uniqueid")
@@ -311,23 +329,28 @@ class PbxListener:
         self._collect(self.tracker.feed(event))
 
     def _collect(self, calls: list[Call]) -> None:
-        if not calls:
-            return
-        self._pending.extend(calls)
-        self.calls_finished += len(calls)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._spawn(self._flush())
+        if calls:
+            self.calls_finished += len(calls)
+            self._outbox.put_nowait(calls)
 
-    async def _flush(self) -> None:
-        """Hand the finished calls to the sink, in order, one batch at a time."""
-        await asyncio.sleep(0)
-        self._flush_scheduled = False
-        while self._pending:
-            batch, self._pending = self._pending, []
-            await self.sink.calls_finished(self.name, batch)
-            if self.live is not None:
-                await asyncio.to_thread(_each, self.live.call_finished, batch)
+    async def _write(self) -> None:
+        """The one writer: finished calls go to the sink in the order they ended."""
+        done = False
+        while not done:
+            batch: list[Call] = []
+            item = await self._outbox.get()
+            while True:
+                if item is None:
+                    done = True
+                else:
+                    batch.extend(item)
+                if self._outbox.empty() or done:
+                    break
+                item = self._outbox.get_nowait()
+            if batch:
+                await self.sink.calls_finished(self.name, batch)
+                if self.live is not None:
+                    await asyncio.to_thread(_each, self.live.call_finished, batch)
 
     async def _resync(self, connection: AmiConnection) -> None:
         """After (re)login: list the channels up now and let the tracker catch up."""
@@ -335,13 +358,13 @@ class PbxListener:
             reply = await asyncio.wait_for(
                 connection.send_action({"Action": "CoreShowChannels"}, as_list=True), timeout=30
             )
-        except (TimeoutError, asyncio.CancelledError, Exception) as exc:
+        except Exception as exc:  # timeout, or the connection died meanwhile
             logger.warning("PBX %s: CoreShowChannels failed (%s); not re-synced", self.name, exc)
             return
         messages = reply if isinstance(reply, list) else [reply]
         up = [dict(m) for m in messages if str(m.get("Event", "")) == "CoreShowChannel"]
         up = [{_canonical(k): v for k, v in entry.items()} for entry in up]
-        now = self._now()
+        now = self._pbx_now()
         self._collect(self.tracker.resync(up, now))
         if self._outage is not None:
             outage, self._outage = self._outage, None

@@ -1,0 +1,264 @@
+"""The live listener over real TCP against the project's AMI replay server.
+
+Real parts only: the replay server on loopback, panoramisk with our protocol, SQLite and
+PostgreSQL, a real Redis (the embedded one). The listener must store exactly the calls that
+``callcenter replay`` prints for the same transcripts, survive a dropped connection without
+losing or doubling a call, and say clearly when it cannot log in or reach the PBX.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from callcenter.ami.replay_server import AmiReplayServer
+from callcenter.config import Config, load_config
+from callcenter.listen import Pipeline, build_pipeline, run_pipeline
+from callcenter.replay import replay_calls
+from callcenter.store.db import make_engine, make_session_factory
+from callcenter.store.migrate import upgrade
+from callcenter.store.models import Call, Outage
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
+SECRET = "lab-only-secret"
+TRANSCRIPTS = [
+    FIXTURES / "asterisk20" / "answered.jsonl",
+    FIXTURES / "asterisk20" / "no_answer_timeout.jsonl",
+    FIXTURES / "asterisk20" / "busy_dnd.jsonl",
+    FIXTURES / "asterisk20" / "pbx_forward_to_mobile.jsonl",
+    FIXTURES / "asterisk20-pjsip" / "pj_queue_answered.jsonl",
+    FIXTURES / "cacofonisk" / "xfer_attended" / "xfer_abacbc.json",
+    FIXTURES / "cacofonisk" / "xfer_misc" / "call_forwarding.json",
+]
+COMPARED = ("linkedid", "caller", "dialed", "direction", "outcome", "answered_by",
+            "forwarded_to", "transferred_to", "hangup_cause", "closed_by")  # fmt: skip
+
+
+def make_config(tmp_path: Path, db_url: str, port: int, secret: str = SECRET) -> Config:
+    upgrade(db_url)  # production runs `callcenter db upgrade` first
+    return load_config(
+        env={},
+        overrides={
+            "instance_path": str(tmp_path / "instance"),
+            "database": {"url": db_url},
+            "ami": {"pbx": [{"name": "lab", "port": port, "secret": secret}]},
+        },
+    )
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+async def run_listener(pipeline: Pipeline, body: Callable[[], Awaitable[None]]) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_pipeline(pipeline, stop))
+    try:
+        await body()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=20)
+
+
+def stored(db_url: str, model: type[Call] | type[Outage]) -> list[Any]:
+    engine = make_engine(db_url)
+    try:
+        with make_session_factory(engine)() as session:
+            return list(session.scalars(select(model).order_by(model.id)))
+    finally:
+        engine.dispose()
+
+
+def stored_calls(db_url: str) -> list[Call]:
+    return stored(db_url, Call)
+
+
+def expected_calls(paths: list[Path]) -> list[dict[str, object]]:
+    return [c.to_json() for c in replay_calls(paths)]
+
+
+def as_dict(row: Call) -> dict[str, object]:
+    return {key: getattr(row, key) for key in COMPARED}
+
+
+def test_listener_stores_exactly_what_replay_prints(
+    tmp_path: Path, db_url: str, redis_url: str
+) -> None:
+    expected = expected_calls(TRANSCRIPTS)
+
+    async def scenario() -> None:
+        async with AmiReplayServer(TRANSCRIPTS, speed=0, secret=SECRET) as server:
+            pipeline = build_pipeline(make_config(tmp_path, db_url, server.port), redis_url)
+
+            async def body() -> None:
+                await server.wait_until_finished()
+                await wait_for(lambda: pipeline.sink.stored >= len(expected))
+                await wait_for(lambda: pipeline.sink.enqueued >= len(expected))
+
+            await run_listener(pipeline, body)
+
+    asyncio.run(scenario())
+    rows = stored_calls(db_url)
+    assert [as_dict(r) for r in rows] == [{k: e[k] for k in COMPARED} for e in expected]
+    for row, want in zip(rows, expected, strict=True):
+        if want["ring_seconds"] is not None:  # untimed transcripts get the server's times
+            assert row.ring_seconds == pytest.approx(want["ring_seconds"], abs=0.001)
+        assert not row.times_estimated
+
+
+@pytest.mark.parametrize("where", ["between calls", "mid call"])
+def test_a_dropped_connection_loses_no_call_and_records_the_outage(
+    tmp_path: Path, db_url: str, redis_url: str, where: str
+) -> None:
+    paths = TRANSCRIPTS[:3]
+    expected = expected_calls(paths)
+    second = expected[1]["linkedid"]
+
+    def at_drop(event: object) -> bool:
+        e = dict(event)  # type: ignore[call-overload]
+        if where == "between calls":
+            return e.get("Event") == "Newchannel" and e.get("Uniqueid") == second
+        return e.get("Event") == "DialState" and e.get("Linkedid") == second
+
+    async def scenario() -> None:
+        async with AmiReplayServer(paths, speed=0, secret=SECRET) as server:
+            server.pause_on(at_drop)
+            pipeline = build_pipeline(make_config(tmp_path, db_url, server.port), redis_url)
+            (listener,) = pipeline.listeners
+
+            async def body() -> None:
+                await server.wait_paused()
+                await wait_for(lambda: listener.resynced.is_set())
+                server.drop_clients()
+                await wait_for(lambda: not listener.connected.is_set())
+                await wait_for(lambda: listener.resynced.is_set())  # back, re-synced
+                server.resume()
+                await server.wait_until_finished()
+                await wait_for(lambda: pipeline.sink.stored >= len(expected))
+                await asyncio.sleep(0.3)  # nothing more (no duplicate) arrives
+
+            await run_listener(pipeline, body)
+
+    asyncio.run(scenario())
+    rows = stored_calls(db_url)
+    assert [r.linkedid for r in rows] == [e["linkedid"] for e in expected]
+    assert [r.outcome for r in rows] == [e["outcome"] for e in expected]
+    outages = stored(db_url, Outage)
+    assert len(outages) == 1
+    assert outages[0].pbx == "lab"
+    assert outages[0].ended_at is not None and outages[0].ended_at >= outages[0].started_at
+    assert outages[0].calls_lost_estimate == 0
+
+
+def test_wrong_secret_is_one_clear_line_and_retries(
+    tmp_path: Path, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    async def scenario() -> int:
+        async with AmiReplayServer(TRANSCRIPTS[:1], speed=0, secret=SECRET) as server:
+            config = make_config(tmp_path, db_url, server.port, secret="wrong")
+            pipeline = build_pipeline(config, None)
+
+            async def body() -> None:
+                await asyncio.sleep(3.5)  # first try, then retries after 1 s and 2 s
+
+            await run_listener(pipeline, body)
+            return pipeline.listeners[0].events_received
+
+    assert asyncio.run(scenario()) == 0
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert "login to PBX lab" in errors[0].getMessage()
+    assert "Authentication failed" in errors[0].getMessage()
+    assert not any(r.exc_info for r in caplog.records)  # no traceback
+    retries = [r for r in caplog.records if "reconnecting to lab" in r.getMessage()]
+    assert len(retries) >= 2
+
+
+def test_unreachable_pbx_is_one_clear_line_and_retries(
+    tmp_path: Path, db_url: str, caplog: pytest.LogCaptureFixture, unused_port: int
+) -> None:
+    caplog.set_level(logging.INFO)
+    pipeline = build_pipeline(make_config(tmp_path, db_url, unused_port), None)
+
+    async def body() -> None:
+        await asyncio.sleep(3.5)
+
+    asyncio.run(run_listener(pipeline, body))
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert f"cannot reach PBX lab at 127.0.0.1:{unused_port}" in errors[0].getMessage()
+    assert not any(r.exc_info for r in caplog.records)
+    assert len([r for r in caplog.records if "reconnecting to lab" in r.getMessage()]) >= 2
+
+
+@pytest.fixture
+def unused_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_chinese_caller_name_split_across_tcp_reads(tmp_path: Path, db_url: str) -> None:
+    """A raw server writes the name's UTF-8 bytes in two TCP sends, 100 ms apart."""
+    name = "市应急管理局".encode()
+    events = [
+        b"Event: Newchannel\r\nChannel: SIP/pstn-00000001\r\nUniqueid: 1.1\r\nLinkedid: 1.1\r\n"
+        b"ChannelStateDesc: Ring\r\nCallerIDNum: 13800000009\r\nCallerIDName: " + name,
+        b"\r\nExten: 12345\r\nTimestamp: 1795432818.100000\r\n\r\n"
+        b"Event: Hangup\r\nChannel: SIP/pstn-00000001\r\nUniqueid: 1.1\r\nLinkedid: 1.1\r\n"
+        b"Cause: 16\r\nTimestamp: 1795432819.100000\r\n\r\n",
+    ]
+    split = events[0].index(name) + 4  # inside the second character's three bytes
+    chunks = [events[0][:split], events[0][split:] + events[1]]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            writer.write(b"Asterisk Call Manager/9.0.0\r\n")
+            login = await reader.readuntil(b"\r\n\r\n")
+            action_id = next(
+                line.split(b": ", 1)[1]
+                for line in login.split(b"\r\n")
+                if line.startswith(b"ActionID")
+            )
+            writer.write(b"Response: Success\r\nActionID: " + action_id + b"\r\n\r\n")
+            await writer.drain()
+            for chunk in chunks:
+                writer.write(chunk)
+                await writer.drain()
+                await asyncio.sleep(0.1)
+            await reader.read()  # keep the connection until the client leaves
+        finally:
+            writer.close()
+
+    async def scenario() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        pipeline = build_pipeline(make_config(tmp_path, db_url, port), None)
+
+        async def body() -> None:
+            await wait_for(lambda: pipeline.sink.stored >= 1)
+
+        try:
+            await run_listener(pipeline, body)
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(scenario())
+    (row,) = stored_calls(db_url)
+    assert row.caller_name == "市应急管理局"
