@@ -79,9 +79,11 @@ def replay(paths: tuple[Path, ...], config_path: Path | None, violations: bool) 
 
 
 def _register() -> None:
+    from callcenter.commands.ami_replay import ami_replay
     from callcenter.commands.listen import listen
 
     main.add_command(listen)
+    main.add_command(ami_replay)
 
 
 _register()

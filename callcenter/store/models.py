@@ -139,3 +139,8 @@ class Outage(Base):
 
     def __repr__(self) -> str:
         return f"<Outage {self.id} {self.pbx} {self.started_at}–{self.ended_at}>"
+
+
+# The other model modules register their tables on Base.metadata when imported; importing
+# them here makes the metadata complete wherever the models are used (migrations, drift).
+from callcenter.store import accounts, duty, org  # noqa: E402, F401

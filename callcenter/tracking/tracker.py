@@ -137,6 +137,8 @@ class CallTracker:
             if root is None:
                 continue
             callees = [c for c in legs if c is not root and not c.local and c.dial is not None]
+            if root.dial is not None and root.dial.parent is None and not root.local:
+                callees.append(root)  # an Originate rings its own first channel (spot check)
             if any(c.up_seq is not None for c in callees):
                 continue
             ringing = [c for c in callees if c.state == "Ringing" and not c.hung_up]

@@ -126,3 +126,12 @@ def test_malformed_values_are_skipped_with_a_warning() -> None:
     calls = tracker.feed_all(events)
     assert [c.outcome for c in calls] == ["answered"]
     assert warnings
+
+
+def test_a_ringing_spot_check_is_live_state_too() -> None:
+    tracker = CallTracker()
+    seen = []
+    for event in load_events(FIXTURES / "asterisk20" / "spot_check_originate_answered.jsonl"):
+        tracker.feed(event)
+        seen.extend(call.endpoints for call in tracker.ringing())
+    assert ("SIP/duty1",) in seen
