@@ -16,6 +16,8 @@ def _setup_logging(verbose: bool) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @click.group()
@@ -80,10 +82,12 @@ def replay(paths: tuple[Path, ...], config_path: Path | None, violations: bool) 
 
 def _register() -> None:
     from callcenter.commands.ami_replay import ami_replay
+    from callcenter.commands.demo import demo
     from callcenter.commands.listen import listen
 
     main.add_command(listen)
     main.add_command(ami_replay)
+    main.add_command(demo)
 
 
 _register()
