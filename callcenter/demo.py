@@ -156,12 +156,12 @@ def seed(config_path: Path, accounts_file: Path) -> dict[str, str]:
                     line.desk_phones = [DeskPhone(endpoint=p) for p in phones]
                     session.add(line)
             officers = ("张伟", "王芳", "李娜", "刘洋")
-            for unit in (units[DEMO_UNITS[1]], units[DEMO_UNITS[2]]):
-                have = {o.name for o in session.query(Officer).filter_by(unit_id=unit.id)}
+            for staffed in (units[DEMO_UNITS[1]], units[DEMO_UNITS[2]]):
+                have = {o.name for o in session.query(Officer).filter_by(unit_id=staffed.id)}
                 for officer in officers:
                     if officer not in have:
-                        session.add(Officer(unit_id=unit.id, name=officer))
-                _seed_roster(session, Shift, unit.id, officers)
+                        session.add(Officer(unit_id=staffed.id, name=officer))
+                _seed_roster(session, Shift, staffed.id, officers)
             users = {u.username for u in session.query(User)}
             for username, role, unit in DEMO_ACCOUNTS:
                 password = passwords.setdefault(username, secrets.token_urlsafe(9))
@@ -217,7 +217,7 @@ def _seed_roster(session: object, shift: type, unit_id: int, officers: Sequence[
 def _command_exists(name: str) -> bool:
     from callcenter.cli import main
 
-    return name in main.commands  # type: ignore[attr-defined]
+    return name in main.commands
 
 
 @contextmanager
