@@ -85,6 +85,12 @@ def _generated_events(seed: int) -> Iterable[Mapping[str, object]]:
     help="Shorten silences longer than this many seconds (stream time).",
 )
 @click.option(
+    "--shift-to-now/--keep-times",
+    default=None,
+    help="Shift event times so the stream happens now (default with --loop or --generate), "
+    "or send the recorded Timestamps unchanged.",
+)
+@click.option(
     "--no-wait",
     is_flag=True,
     help="Start playing at once instead of at the first login (events with no client are lost).",
@@ -100,6 +106,7 @@ def ami_replay(
     generate: bool,
     seed: int | None,
     max_idle: float | None,
+    shift_to_now: bool | None,
     no_wait: bool,
 ) -> None:
     """Serve AMI on HOST:PORT, replaying TRANSCRIPT files (.jsonl, .json, .ami, .gz).
@@ -143,6 +150,7 @@ def ami_replay(
         port=port,
         speed=speed,
         loop=loop,
+        shift_to_now=(loop or events is not None) if shift_to_now is None else shift_to_now,
         username=username,
         secret=secret,
         start_on_login=not no_wait,
