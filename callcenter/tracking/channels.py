@@ -1,9 +1,11 @@
-"""The tracker's mutable per-channel and per-call state (internal to the tracker)."""
+"""The tracker's mutable per-channel and per-call state (internal to the tracker).
+
+Times are epoch seconds (floats) inside the tracker; records get datetimes.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from callcenter.tracking.names import endpoint_of, is_local, local_half
 
@@ -15,11 +17,11 @@ class DialLink:
     parent: str | None
     dialstring: str
     begin_seq: int
-    begin_at: datetime | None
-    ringing_at: datetime | None = None
+    begin_at: float | None
+    ringing_at: float | None = None
     end_status: str | None = None
     end_seq: int | None = None
-    end_at: datetime | None = None
+    end_at: float | None = None
     forward: str | None = None
 
 
@@ -29,15 +31,15 @@ class ChannelState:
     name: str
     linkedid: str
     created_seq: int
-    created_at: datetime | None
+    created_at: float | None
     caller_num: str | None = None
     caller_name: str | None = None
     exten: str | None = None
     state: str = ""
-    ringing_at: datetime | None = None
-    up_at: datetime | None = None
+    ringing_at: float | None = None
+    up_at: float | None = None
     up_seq: int | None = None
-    hangup_at: datetime | None = None
+    hangup_at: float | None = None
     hangup_seq: int | None = None
     cause: int | None = None
     partner: str | None = None
@@ -69,11 +71,11 @@ class CallState:
     linkedid: str
     first_seq: int
     last_seq: int
-    last_at: datetime | None
+    last_at: float | None
     legs: list[str] = field(default_factory=list)  # Uniqueids that belong to this call
     live: set[str] = field(default_factory=set)  # legs not hung up yet
     # legs that moved to another Linkedid: Uniqueid -> (seq, time) of the move
-    departed: dict[str, tuple[int, datetime | None]] = field(default_factory=dict)
+    departed: dict[str, tuple[int, float | None]] = field(default_factory=dict)
     hangups: int = 0
     transfer_seq: int | None = None
     transferred_to: str | None = None

@@ -7,18 +7,17 @@ channel facts, so it is easy to test and independent of event arrival order.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 
 from callcenter.tracking.channels import CallState, ChannelState
 from callcenter.tracking.directory import Directory
 from callcenter.tracking.names import (
     dial_target,
-    endpoint_of,
     is_number,
     looks_external,
     looks_internal,
     resource_of,
     same_number,
+    to_datetime,
 )
 from callcenter.tracking.records import Call, ClosedBy, Direction, Leg, LegRole, Outcome
 
@@ -37,9 +36,10 @@ class _View:
         self.channels = channels
         self.legs = legs
         self.departed = call.departed
+        self._paths: dict[str, list[ChannelState] | None] = {}
         self.root = self._root(call)
 
-    def end_of(self, ch: ChannelState) -> datetime | None:
+    def end_of(self, ch: ChannelState) -> float | None:
         """When the leg left this call: its hangup, or its move to another call."""
         moved = self.departed.get(ch.uniqueid)
         return moved[1] if moved is not None else ch.hangup_at
@@ -61,6 +61,12 @@ class _View:
 
     def path(self, ch: ChannelState) -> list[ChannelState] | None:
         """Channels from ``ch`` up to the root (both included), or None if not under the root."""
+        key = ch.uniqueid
+        if key not in self._paths:
+            self._paths[key] = self._walk(ch)
+        return self._paths[key]
+
+    def _walk(self, ch: ChannelState) -> list[ChannelState] | None:
         out = [ch]
         node: ChannelState | None = ch
         for _ in range(_MAX_DEPTH):
@@ -219,9 +225,9 @@ def interpret(
         dialed=dialed,
         line=line,
         direction=direction,
-        started_at=started_at,
-        answered_at=answered_at,
-        ended_at=ended_at,
+        started_at=to_datetime(started_at),
+        answered_at=to_datetime(answered_at),
+        ended_at=to_datetime(ended_at),
         ring_seconds=ring_seconds,
         talk_seconds=talk_seconds,
         outcome=outcome,
@@ -280,7 +286,7 @@ def _rang(ch: ChannelState) -> bool:
     return ch.dial is not None and ch.dial.ringing_at is not None
 
 
-def _ring_time(ch: ChannelState) -> datetime | None:
+def _ring_time(ch: ChannelState) -> float | None:
     times = [ch.ringing_at, ch.dial.ringing_at if ch.dial else None]
     found = _earliest(times)
     if found is None and ch.up_at is not None:
@@ -288,26 +294,26 @@ def _ring_time(ch: ChannelState) -> datetime | None:
     return found
 
 
-def _ring_stop(ch: ChannelState) -> datetime | None:
+def _ring_stop(ch: ChannelState) -> float | None:
     if ch.dial is not None and ch.dial.end_at is not None:
         return ch.dial.end_at
     return ch.hangup_at
 
 
-def _earliest(values: object) -> datetime | None:
+def _earliest(values: object) -> float | None:
     found = [v for v in values if v is not None]  # type: ignore[attr-defined]
     return min(found) if found else None
 
 
-def _latest(values: object) -> datetime | None:
+def _latest(values: object) -> float | None:
     found = [v for v in values if v is not None]  # type: ignore[attr-defined]
     return max(found) if found else None
 
 
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+def _seconds(start: float | None, end: float | None) -> float | None:
     if start is None or end is None:
         return None
-    return round(max(0.0, (end - start).total_seconds()), 3)
+    return round(max(0.0, end - start), 3)
 
 
 def _direction(
@@ -445,12 +451,12 @@ def _leg(view: _View, ch: ChannelState, root: ChannelState) -> Leg:
     return Leg(
         uniqueid=ch.uniqueid,
         channel=ch.name,
-        endpoint=endpoint_of(ch.name),
+        endpoint=ch.endpoint,
         role=role,
-        created_at=ch.created_at,
-        ringing_at=_ring_time(ch) if ch.ringing_at or ch.dial else None,
-        answered_at=ch.up_at,
-        ended_at=ch.hangup_at,
+        created_at=to_datetime(ch.created_at),
+        ringing_at=to_datetime(_ring_time(ch) if ch.ringing_at or ch.dial else None),
+        answered_at=to_datetime(ch.up_at),
+        ended_at=to_datetime(ch.hangup_at),
         hangup_cause=ch.cause,
         dial_status=ch.dial.end_status if ch.dial else None,
     )

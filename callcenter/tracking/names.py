@@ -96,17 +96,30 @@ def dial_target(dialstring: str, dest_channel: str) -> tuple[str | None, str | N
     return head, second if is_number(second) else None
 
 
-def event_time(event: Mapping[str, object]) -> datetime | None:
-    """The event's time: ``Timestamp`` (timestampevents=yes), else the recorder's ``_recv``."""
+def event_seconds(event: Mapping[str, object]) -> float | None:
+    """The event's time in epoch seconds: ``Timestamp`` (timestampevents=yes), else the
+    recorder's ``_recv``, else None."""
     for key in ("Timestamp", "_recv"):
         raw = event.get(key)
         if raw is None or raw == "":
             continue
         try:
-            return datetime.fromtimestamp(float(raw), UTC)  # type: ignore[arg-type]
-        except (TypeError, ValueError, OverflowError, OSError):
+            value = float(raw)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
             continue
+        if value == value and abs(value) < 1e11:  # not NaN, a sane epoch
+            return value
     return None
+
+
+def event_time(event: Mapping[str, object]) -> datetime | None:
+    """The event's time as an aware UTC datetime (see :func:`event_seconds`)."""
+    seconds = event_seconds(event)
+    return None if seconds is None else to_datetime(seconds)
+
+
+def to_datetime(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
 def to_int(value: object) -> int | None:

@@ -8,23 +8,32 @@ judgement (who answered, outcome, forwards) is done once at the end by ``interpr
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from callcenter.tracking.channels import CallState, ChannelState, DialLink
 from callcenter.tracking.directory import EMPTY, Directory
 from callcenter.tracking.interpret import interpret
-from callcenter.tracking.names import event_time, to_int
+from callcenter.tracking.names import event_seconds, to_datetime, to_int
 from callcenter.tracking.records import Call, ClosedBy, RingingCall
 
 logger = logging.getLogger(__name__)
 
 Event = Mapping[str, Any]
-Handler = Callable[[Event, "datetime | None"], None]
+Handler = Callable[[Event, "float | None"], None]  # event, its time in epoch seconds
 
 DEFAULT_IDLE_TIMEOUT = 7200.0
-_SWEEP_EVERY = timedelta(seconds=60)
+_PREFIXES = ("", "Dest", "Transferer", "Transferee", "OrigTransferer", "SecondTransferer",
+             "TransferTarget", "LocalOne", "LocalTwo", "Target")  # fmt: skip
+_KEYS = {
+    p: tuple(
+        p + k for k in ("Uniqueid", "Linkedid", "Channel", "CallerIDNum", "CallerIDName", "Exten")
+    )
+    for p in _PREFIXES
+}
+_SWEEP_EVERY = 60.0  # seconds of event time between idle sweeps
 
 
 class CallTracker:
@@ -39,18 +48,18 @@ class CallTracker:
         remember_gone: int = 50_000,
     ) -> None:
         self.directory = directory
-        self.idle_timeout = timedelta(seconds=idle_timeout)
+        self.idle_timeout = float(idle_timeout)
         self._warn = on_warning or logger.warning
         self._remember_gone = remember_gone
         self.channels: dict[str, ChannelState] = {}
         self.calls: dict[str, CallState] = {}
         self._by_name: dict[str, str] = {}
         # Uniqueids and Linkedids of finished calls (insertion-ordered sets, bounded)
-        self._gone: dict[str, None] = {}
-        self._finished: dict[str, None] = {}
+        self._gone: OrderedDict[str, None] = OrderedDict()
+        self._finished: OrderedDict[str, None] = OrderedDict()
         self._done: list[Call] = []
         self._seq = 0
-        self._next_sweep: datetime | None = None
+        self._next_sweep: float | None = None
         self.events_seen = 0
         self.events_skipped = 0
         self._handlers: dict[str, Handler] = {
@@ -95,16 +104,17 @@ class CallTracker:
         self.events_seen += 1
         name = event.get("Event")
         handler = self._handlers.get(name) if isinstance(name, str) else None
-        at = event_time(event)
+        if handler is None:
+            return []  # an event the tracker does not use (most VarSet/Newexten traffic)
+        at = event_seconds(event)
         if at is not None:
             self._advance(at)
-        if handler is not None:
-            try:
-                handler(event, at)
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                self.events_skipped += 1
-                self._warn(f"skipped malformed {name} event (#{self._seq}): {exc!r}")
-        return self._drain()
+        try:
+            handler(event, at)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            self.events_skipped += 1
+            self._warn(f"skipped malformed {name} event (#{self._seq}): {exc!r}")
+        return self._drain() if self._done else []
 
     def feed_all(self, events: Iterable[Event]) -> list[Call]:
         out: list[Call] = []
@@ -114,10 +124,10 @@ class CallTracker:
 
     def expire(self, now: datetime) -> list[Call]:
         """Close calls whose events stopped more than ``idle_timeout`` before ``now``."""
-        self._close_idle(now)
+        self._close_idle(now.timestamp())
         return self._drain()
 
-    def _close_idle(self, now: datetime) -> None:
+    def _close_idle(self, now: float) -> None:
         limit = now - self.idle_timeout
         for call in [c for c in self.calls.values() if c.last_at is not None and c.last_at < limit]:
             self._finish(call, "idle")
@@ -145,7 +155,7 @@ class CallTracker:
             if not ringing:
                 continue
             since = min((c.ringing_at for c in ringing if c.ringing_at), default=None)
-            since = since or call.last_at or now
+            since = since or call.last_at or (now.timestamp() if now else None)
             if since is None:
                 continue
             dialed = root.exten if root.exten not in (None, "", "s") else root.dial_exten
@@ -155,7 +165,7 @@ class CallTracker:
                     linkedid=call.linkedid,
                     caller=root.caller_num,
                     line=line.number if line else dialed,
-                    ringing_since=since,
+                    ringing_since=to_datetime(since),  # type: ignore[arg-type]
                     endpoints=tuple(sorted({c.endpoint for c in ringing})),
                 )
             )
@@ -165,7 +175,7 @@ class CallTracker:
     def open_calls(self) -> int:
         return len(self.calls)
 
-    def resync(self, channels_up: Iterable[Event], at: datetime) -> list[Call]:
+    def resync(self, channels_up: Iterable[Event], when: datetime) -> list[Call]:
         """Re-sync after events were missed (listener outage, PBX restart).
 
         ``channels_up`` are the ``CoreShowChannel`` entries the PBX lists as up now. Tracked
@@ -174,6 +184,7 @@ class CallTracker:
         Either way the times that could not be observed are estimates, and the calls say so.
         """
         self._seq += 1
+        at = when.timestamp()
         listed = {str(e.get("Uniqueid")): e for e in channels_up if e.get("Uniqueid")}
         for uid, ch in list(self.channels.items()):
             if ch.hung_up or uid in listed or ch.uniqueid in self._gone:
@@ -212,7 +223,7 @@ class CallTracker:
 
     # -- channel bookkeeping ------------------------------------------------------------
 
-    def _advance(self, at: datetime) -> None:
+    def _advance(self, at: float) -> None:
         """Event time moves on: every minute of it, close the calls that went silent."""
         if self._next_sweep is None or at < self._next_sweep - 2 * _SWEEP_EVERY:
             self._next_sweep = at + _SWEEP_EVERY  # the first event, or time jumped back
@@ -220,14 +231,17 @@ class CallTracker:
             self._next_sweep = at + _SWEEP_EVERY
             self._close_idle(at)
 
-    def _touch(self, e: Event, at: datetime | None, prefix: str = "") -> ChannelState | None:
-        uid = e.get(prefix + "Uniqueid")
+    def _touch(self, e: Event, at: float | None, prefix: str = "") -> ChannelState | None:
+        """The channel an event names (with ``prefix``: Dest, Transferer, ...), created on
+        first sight, moved when its Linkedid changed; None for channels not followed."""
+        k_uid, k_linkedid, k_channel, k_cid, k_cname, k_exten = _KEYS[prefix]
+        uid = e.get(k_uid)
         if not uid or uid in self._gone:
             return None
         ch = self.channels.get(uid)
-        linkedid = e.get(prefix + "Linkedid")
-        name = e.get(prefix + "Channel")
+        linkedid = e.get(k_linkedid)
         if ch is None:
+            name = e.get(k_channel)
             if linkedid in self._finished:
                 return None  # a straggler of a call already reported (joined mid-stream)
             if not linkedid or not name:
@@ -245,6 +259,7 @@ class CallTracker:
         else:
             if linkedid and linkedid != ch.linkedid:
                 self._move(ch, linkedid, at)
+            name = e.get(k_channel)
             if name and name != ch.name:
                 self._rename(ch, name)
         call = self.calls.get(ch.linkedid)
@@ -253,15 +268,13 @@ class CallTracker:
             if at is not None:
                 call.last_at = at
         if ch.caller_num is None:
-            cid = e.get(prefix + "CallerIDNum")
+            cid = e.get(k_cid)
             if cid and cid != "<unknown>":
                 ch.caller_num = cid
-                name_ = e.get(prefix + "CallerIDName")
-                ch.caller_name = name_ if name_ and name_ != "<unknown>" else None
+                cname = e.get(k_cname)
+                ch.caller_name = cname if cname and cname != "<unknown>" else None
         if ch.exten is None:
-            exten = e.get(prefix + "Exten")
-            if exten:
-                ch.exten = exten
+            ch.exten = e.get(k_exten) or None
         return ch
 
     def _join(self, ch: ChannelState, linkedid: str) -> None:
@@ -273,7 +286,7 @@ class CallTracker:
         if not ch.hung_up:
             call.live.add(ch.uniqueid)
 
-    def _move(self, ch: ChannelState, linkedid: str, at: datetime | None) -> None:
+    def _move(self, ch: ChannelState, linkedid: str, at: float | None) -> None:
         """The channel now belongs to another call; its past stays with the old one."""
         old = self.calls.get(ch.linkedid)
         if old is not None:
@@ -332,7 +345,7 @@ class CallTracker:
         self._finished[call.linkedid] = None
         for seen in (self._gone, self._finished):
             while len(seen) > self._remember_gone:
-                del seen[next(iter(seen))]
+                seen.popitem(last=False)
         if record is not None:
             self._done.append(record)
 
@@ -349,15 +362,15 @@ class CallTracker:
 
     # -- handlers -----------------------------------------------------------------------
 
-    def _on_touch(self, e: Event, at: datetime | None) -> None:
+    def _on_touch(self, e: Event, at: float | None) -> None:
         self._touch(e, at)
 
-    def _on_newchannel(self, e: Event, at: datetime | None) -> None:
+    def _on_newchannel(self, e: Event, at: float | None) -> None:
         ch = self._touch(e, at)
         if ch is not None:
             ch.state = e.get("ChannelStateDesc") or ch.state
 
-    def _on_newstate(self, e: Event, at: datetime | None) -> None:
+    def _on_newstate(self, e: Event, at: float | None) -> None:
         ch = self._touch(e, at)
         if ch is None:
             return
@@ -369,7 +382,7 @@ class CallTracker:
             ch.up_seq = self._seq
             ch.up_at = at
 
-    def _on_newcallerid(self, e: Event, at: datetime | None) -> None:
+    def _on_newcallerid(self, e: Event, at: float | None) -> None:
         ch = self._touch(e, at)
         if ch is None or ch.dial_exten is not None or ch.up_seq is not None or ch.dial:
             return
@@ -380,7 +393,7 @@ class CallTracker:
             ch.caller_name = name if name and name != "<unknown>" else ch.caller_name
 
     def _dial_pair(
-        self, e: Event, at: datetime | None
+        self, e: Event, at: float | None
     ) -> tuple[ChannelState | None, ChannelState | None]:
         src = self._touch(e, at)
         dest = self._touch(e, at, "Dest")
@@ -395,7 +408,7 @@ class CallTracker:
                 dest.originated = True
         return src, dest
 
-    def _on_dial_begin(self, e: Event, at: datetime | None) -> None:
+    def _on_dial_begin(self, e: Event, at: float | None) -> None:
         src = self._touch(e, at)
         dest = self._touch(e, at, "Dest")
         if dest is None:
@@ -416,7 +429,7 @@ class CallTracker:
         elif src.dial_exten is None:
             src.dial_exten = e.get("Exten") or ""
 
-    def _on_dial_state(self, e: Event, at: datetime | None) -> None:
+    def _on_dial_state(self, e: Event, at: float | None) -> None:
         src, dest = self._dial_pair(e, at)
         if dest is None or dest.dial is None or not _same_dial(dest.dial, src):
             return
@@ -425,7 +438,7 @@ class CallTracker:
         if e.get("Forward"):
             dest.dial.forward = str(e["Forward"])
 
-    def _on_dial_end(self, e: Event, at: datetime | None) -> None:
+    def _on_dial_end(self, e: Event, at: float | None) -> None:
         src, dest = self._dial_pair(e, at)
         if dest is None or dest.dial is None or not _same_dial(dest.dial, src):
             return
@@ -435,7 +448,7 @@ class CallTracker:
         if e.get("Forward"):
             dest.dial.forward = str(e["Forward"])
 
-    def _on_hangup(self, e: Event, at: datetime | None) -> None:
+    def _on_hangup(self, e: Event, at: float | None) -> None:
         ch = self._touch(e, at)
         if ch is None or ch.hung_up:
             return
@@ -450,19 +463,19 @@ class CallTracker:
         if not call.live:
             self._finish(call, "hangup")
 
-    def _on_local_bridge(self, e: Event, at: datetime | None) -> None:
+    def _on_local_bridge(self, e: Event, at: float | None) -> None:
         one = self._touch(e, at, "LocalOne")
         two = self._touch(e, at, "LocalTwo")
         if one is not None and two is not None:
             one.partner, two.partner = two.uniqueid, one.uniqueid
 
-    def _on_rename(self, e: Event, at: datetime | None) -> None:
+    def _on_rename(self, e: Event, at: float | None) -> None:
         ch = self._touch(e, at)
         new = e.get("Newname")
         if ch is not None and new:
             self._rename(ch, str(new))
 
-    def _on_blind_transfer(self, e: Event, at: datetime | None) -> None:
+    def _on_blind_transfer(self, e: Event, at: float | None) -> None:
         transferer = self._touch(e, at, "Transferer")
         transferee = self._touch(e, at, "Transferee")
         if e.get("Result", "Success") != "Success":
@@ -473,7 +486,7 @@ class CallTracker:
             call.transfer_seq = self._seq
             call.transferred_to = str(e.get("Extension") or "") or None
 
-    def _on_attended_transfer(self, e: Event, at: datetime | None) -> None:
+    def _on_attended_transfer(self, e: Event, at: float | None) -> None:
         orig = self._touch(e, at, "OrigTransferer")
         second = self._touch(e, at, "SecondTransferer")
         self._touch(e, at, "Transferee")
@@ -505,7 +518,7 @@ class CallTracker:
         value = e.get("TransferTargetCallerIDNum") or e.get("SecondTransfererExten")
         return str(value) if value and value not in ("<unknown>", "s") else None
 
-    def _on_pickup(self, e: Event, at: datetime | None) -> None:
+    def _on_pickup(self, e: Event, at: float | None) -> None:
         picker = self._touch(e, at)
         target = self._touch(e, at, "Target")
         if picker is None or target is None or target.dial is None or picker.dial is not None:
@@ -523,13 +536,13 @@ class CallTracker:
         if picker.up_seq is None:
             picker.up_seq, picker.up_at = self._seq, at
 
-    def _on_queue_abandon(self, e: Event, at: datetime | None) -> None:
+    def _on_queue_abandon(self, e: Event, at: float | None) -> None:
         ch = self._touch(e, at)
         call = self.calls.get(ch.linkedid) if ch is not None else None
         if call is not None:
             call.queue_abandoned = True
 
-    def _on_originate_response(self, e: Event, at: datetime | None) -> None:
+    def _on_originate_response(self, e: Event, at: float | None) -> None:
         uid = e.get("Uniqueid")
         ch = self.channels.get(uid) if isinstance(uid, str) else None
         if ch is None:
@@ -545,10 +558,10 @@ def _same_dial(link: DialLink, src: ChannelState | None) -> bool:
     return src is None or link.parent is None or link.parent == src.uniqueid
 
 
-def _minus_duration(at: datetime, duration: object) -> datetime | None:
+def _minus_duration(at: float, duration: object) -> float | None:
     """``at`` minus a CoreShowChannel ``Duration`` (HH:MM:SS), or None when unknown."""
     try:
         h, m, sec = (int(part) for part in str(duration).split(":"))
     except ValueError:
         return None
-    return at - timedelta(hours=h, minutes=m, seconds=sec)
+    return at - (h * 3600 + m * 60 + sec)

@@ -73,7 +73,10 @@ def test_idle_close_happens_by_itself_as_event_time_passes() -> None:
     tracker = CallTracker(idle_timeout=600)
     tracker.feed_all(events[: cut + 1])
     later = float(str(events[cut]["Timestamp"])) + 3600
-    done = tracker.feed({"Event": "PeerStatus", "Peer": "SIP/duty1", "Timestamp": f"{later:.6f}"})
+    done = tracker.feed(  # another call, an hour later
+        {"Event": "Newchannel", "Channel": "SIP/pstn-00000999", "Uniqueid": "9.1",
+         "Linkedid": "9.1", "Timestamp": f"{later:.6f}"}
+    )  # fmt: skip
     assert [c.closed_by for c in done] == ["idle"]
 
 
