@@ -72,6 +72,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from callcenter.rules.schedule import ScheduleError, parse_schedule
+
 __all__ = [
     "DEFAULT_FILE_NAME",
     "ENV_FILE_VARIABLE",
@@ -707,5 +709,7 @@ def _validate(config: Config) -> None:
             raise fail(f"{key}.unmanned_count", "must be at least 1")
         if line.unmanned_window_seconds <= 0:
             raise fail(f"{key}.unmanned_window_seconds", "must be greater than 0")
-        if not line.schedule.strip():
-            raise fail(f"{key}.schedule", "must not be empty")
+        try:
+            parse_schedule(line.schedule)
+        except ScheduleError as exc:
+            raise fail(f"{key}.schedule", exc.problem) from exc

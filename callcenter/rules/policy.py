@@ -23,6 +23,7 @@ class LinePolicy:
     offline_grace_seconds: float = DEFAULT_OFFLINE_GRACE
     unmanned_count: int = DEFAULT_UNMANNED_COUNT
     unmanned_window_seconds: float = DEFAULT_UNMANNED_WINDOW
+    schedule: str = "24h"  # when the line is monitored (callcenter.rules.schedule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,7 @@ class Policies:
                     offline_grace_seconds=line.offline_grace_seconds,
                     unmanned_count=line.unmanned_count,
                     unmanned_window_seconds=line.unmanned_window_seconds,
+                    schedule=line.schedule,
                 )
                 for line in config.lines
             },

@@ -66,7 +66,7 @@ class DeviceEvent(Base):
 
     __tablename__ = "device_events"
     __table_args__ = (
-        UniqueConstraint("pbx", "endpoint", "kind", "at", "state"),
+        UniqueConstraint("pbx", "endpoint", "kind", "at", "state", "source", "contact"),
         CheckConstraint(_in("kind", DEVICE_EVENT_KINDS), name="kind"),
         Index("ix_device_events_endpoint_at", "endpoint", "at"),
     )
@@ -77,6 +77,8 @@ class DeviceEvent(Base):
     kind: Mapped[Str16]  # status | forward | dnd
     state: Mapped[Str32]  # offline/online, on/off
     detail: Mapped[Str255] = mapped_column(default="")  # e.g. the forward target number
+    source: Mapped[Str64] = mapped_column(default="")  # PeerStatus, AstDB CF/2001, ...
+    contact: Mapped[Str255] = mapped_column(default="")  # the PJSIP contact URI, if any
     at: Mapped[datetime]
     evaluated_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

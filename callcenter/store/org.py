@@ -49,7 +49,7 @@ class DutyLine(Base):
     offline_grace_seconds: Mapped[float] = mapped_column(default=300.0)
     unmanned_count: Mapped[int] = mapped_column(default=2)
     unmanned_window_seconds: Mapped[float] = mapped_column(default=1800.0)
-    schedule: Mapped[Str32] = mapped_column(default="24h")  # "24h" or "HH:MM-HH:MM,..."
+    schedule: Mapped[Str255] = mapped_column(default="24h")  # callcenter.rules.schedule
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
