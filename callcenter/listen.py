@@ -102,6 +102,7 @@ def build_pipeline(config: Config, redis_url: str | None) -> Pipeline:
                 live=live_for(pbx.name) if live_for else None,
                 archive=RawArchive(config.instance_path / "archive", pbx.name),
                 reconnect_max=pbx.reconnect_max_seconds,
+                desk_phones=sorted({p for line in config.lines for p in line.desk_phones}),
             )
         )
     return Pipeline(listeners, sink, engine)

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from callcenter.store.calls import save_call
 from callcenter.store.db import session_scope
+from callcenter.store.duty import DeviceEvent
 from callcenter.store.models import Outage
 from callcenter.tracking.records import Call
+
+if TYPE_CHECKING:
+    from callcenter.ami.devices import DeviceChange
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +96,53 @@ class StoreSink:
                     "sweep will queue them", exc,
                 )  # fmt: skip
             self._redis_down = True
+
+    async def device_changes(self, pbx: str, changes: list[DeviceChange]) -> None:
+        """Store desk-phone status and flag changes, then queue their evaluation."""
+        delay = 0.5
+        while True:
+            try:
+                ids = await asyncio.to_thread(self._store_devices, pbx, changes)
+                break
+            except SQLAlchemyError as exc:
+                logger.error("cannot store %d device event(s) of %s (%s); retrying in %.1f s",
+                             len(changes), pbx, exc, delay)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max)
+        if self.queue is not None and ids:
+            await asyncio.to_thread(self._enqueue_devices, ids)
+
+    def _store_devices(self, pbx: str, changes: list[DeviceChange]) -> list[int]:
+        ids = []
+        with session_scope(self.sessions) as session:
+            for change in changes:
+                values = {
+                    "pbx": pbx, "endpoint": change.endpoint[:64], "kind": change.kind,
+                    "state": change.state, "source": change.source[:64],
+                    "contact": change.contact[:255], "at": change.at or datetime.now(UTC),
+                }  # fmt: skip
+                existing = session.scalar(select(DeviceEvent.id).filter_by(**values))
+                if existing is not None:
+                    ids.append(existing)
+                    continue
+                row = DeviceEvent(detail=change.detail[:255], **values)
+                try:
+                    with session.begin_nested():
+                        session.add(row)
+                except IntegrityError:  # stored concurrently: keep the other row
+                    continue
+                ids.append(row.id)
+        return ids
+
+    def _enqueue_devices(self, ids: list[int]) -> None:
+        from redis.exceptions import RedisError
+
+        from callcenter.workers.jobs import enqueue_device_evaluation
+
+        try:
+            enqueue_device_evaluation(self.queue, ids, self.database_url)
+        except RedisError as exc:
+            logger.error("cannot queue device evaluation (%s): the sweep will do it", exc)
 
     async def outage_started(self, pbx: str, at: datetime, reason: str) -> None:
         def write() -> int:

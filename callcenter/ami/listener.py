@@ -14,8 +14,8 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -24,8 +24,15 @@ from panoramisk.actions import Action
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
+from callcenter.ami.devices import (
+    ASTDB_FAMILIES,
+    DeviceChange,
+    astdb_poll_result,
+    desk_phone_resolver,
+    device_change,
+)
 from callcenter.ami.protocol import AmiParser, encode_action
-from callcenter.tracking.names import event_time
+from callcenter.tracking.names import event_time, resource_of
 from callcenter.tracking.records import Call, RingingCall
 from callcenter.tracking.tracker import CallTracker
 
@@ -38,6 +45,8 @@ class CallSink(Protocol):
     """Where the listener sends what it learns (the database and the job queue)."""
 
     async def calls_finished(self, pbx: str, calls: list[Call]) -> None: ...
+
+    async def device_changes(self, pbx: str, changes: list[DeviceChange]) -> None: ...
 
     async def outage_started(self, pbx: str, at: datetime, reason: str) -> None: ...
 
@@ -192,6 +201,8 @@ class PbxListener:
         live: LiveSink | None = None,
         archive: EventArchive | None = None,
         reconnect_max: float = 60.0,
+        desk_phones: Sequence[str] = (),
+        astdb_poll_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = name
@@ -203,13 +214,19 @@ class PbxListener:
         self.clock = clock
         self._config = {"host": host, "port": port, "username": username, "secret": secret}
         self._connection: AmiConnection | None = None
-        self._outbox: asyncio.Queue[list[Call] | None] = asyncio.Queue()
+        self._outbox: asyncio.Queue[list[Call] | list[DeviceChange] | None] = asyncio.Queue()
+        self.desk_phones = tuple(desk_phones)
+        self._resolve = desk_phone_resolver(self.desk_phones)
+        self.astdb_poll_seconds = astdb_poll_seconds
+        # last state per (endpoint, kind, source, contact): only changes are stored
+        self._device_states: dict[tuple[str, str, str, str], str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._outage: Outage | None = None
         self._logged_in = False
         self._last_seq: int | None = None
         self._last_event_at: datetime | None = None  # the PBX's clock, from event times
         self._last_event_wall = 0.0
+        self._polling = False
         self._failure: str | None = None
         self.connected = asyncio.Event()
         self.resynced = asyncio.Event()
@@ -327,6 +344,18 @@ class PbxListener:
                 if self._last_seq is None or seq > self._last_seq:
                     self._last_seq = seq
         self._collect(self.tracker.feed(event))
+        change = device_change(event, resolve=self._resolve)
+        if change is not None:
+            self._device(change)
+
+    def _device(self, change: DeviceChange) -> None:
+        key = (change.endpoint, change.kind, change.source, change.contact)
+        if self._device_states.get(key) == change.state:
+            return  # a repeat (qualify, a poll): nothing changed
+        self._device_states[key] = change.state
+        if change.at is None:
+            change = replace(change, at=self._pbx_now())
+        self._outbox.put_nowait([change])
 
     def _collect(self, calls: list[Call]) -> None:
         if calls:
@@ -337,7 +366,7 @@ class PbxListener:
         """The one writer: finished calls go to the sink in the order they ended."""
         done = False
         while not done:
-            batch: list[Call] = []
+            batch: list[Call | DeviceChange] = []
             item = await self._outbox.get()
             while True:
                 if item is None:
@@ -347,10 +376,42 @@ class PbxListener:
                 if self._outbox.empty() or done:
                     break
                 item = self._outbox.get_nowait()
-            if batch:
-                await self.sink.calls_finished(self.name, batch)
+            calls = [c for c in batch if isinstance(c, Call)]
+            changes = [c for c in batch if isinstance(c, DeviceChange)]
+            if calls:
+                await self.sink.calls_finished(self.name, calls)
                 if self.live is not None:
-                    await asyncio.to_thread(_each, self.live.call_finished, batch)
+                    await asyncio.to_thread(_each, self.live.call_finished, calls)
+            if changes:
+                await self.sink.device_changes(self.name, changes)
+
+    async def _poll_astdb(self, connection: AmiConnection) -> None:
+        """Forwarding and DND switched on at the phone or by a feature code live in AstDB
+        (``CF/2001``, ``DND/2001``...): ask for them regularly. A found key arrives as a
+        ``DBGetResponse`` event (see :meth:`on_event`); "not found" means switched off."""
+        keys = sorted({resource_of(p) for p in self.desk_phones})
+        while True:
+            for family in ASTDB_FAMILIES:
+                for key in keys:
+                    if not self.connected.is_set():
+                        break
+                    try:
+                        reply = await asyncio.wait_for(
+                            connection.send_action(
+                                {"Action": "DBGet", "Family": family, "Key": key}
+                            ),
+                            timeout=10,
+                        )
+                    except Exception:
+                        continue
+                    reply = reply[0] if isinstance(reply, list) and reply else reply
+                    if str(reply.get("Response", "")) == "Error":
+                        change = astdb_poll_result(
+                            family, key, False, at=self._pbx_now(), resolve=self._resolve
+                        )
+                        if change is not None:
+                            self._device(change)
+            await asyncio.sleep(self.astdb_poll_seconds)
 
     async def _resync(self, connection: AmiConnection) -> None:
         """After (re)login: list the channels up now and let the tracker catch up."""
@@ -366,6 +427,9 @@ class PbxListener:
         up = [{_canonical(k): v for k, v in entry.items()} for entry in up]
         now = self._pbx_now()
         self._collect(self.tracker.resync(up, now))
+        if self.desk_phones and self.astdb_poll_seconds > 0 and not self._polling:
+            self._polling = True
+            self._spawn(self._poll_astdb(connection))
         if self._outage is not None:
             outage, self._outage = self._outage, None
             lost = _estimate_missed_calls(outage.last_seq, up)

@@ -70,7 +70,7 @@ async def run_listener(pipeline: Pipeline, body: Callable[[], Awaitable[None]]) 
         await asyncio.wait_for(task, timeout=20)
 
 
-def stored(db_url: str, model: type[Call] | type[Outage]) -> list[Any]:
+def stored(db_url: str, model: Any) -> list[Any]:
     engine = make_engine(db_url)
     try:
         with make_session_factory(engine)() as session:
@@ -262,3 +262,45 @@ def test_chinese_caller_name_split_across_tcp_reads(tmp_path: Path, db_url: str)
     asyncio.run(scenario())
     (row,) = stored_calls(db_url)
     assert row.caller_name == "市应急管理局"
+
+
+def test_device_status_and_astdb_flags_are_stored(tmp_path: Path, db_url: str) -> None:
+    """PeerStatus from the transcript, and a forward set in AstDB found by polling DBGet."""
+    from callcenter.store.duty import DeviceEvent
+
+    paths = [FIXTURES / "asterisk20" / "phone_offline.jsonl"]
+
+    async def scenario() -> None:
+        async with AmiReplayServer(
+            paths, speed=0, secret=SECRET, astdb={"CF/duty1": "13800138000"}
+        ) as server:
+            upgrade(db_url)
+            config = load_config(
+                env={},
+                overrides={
+                    "instance_path": str(tmp_path / "instance"),
+                    "database": {"url": db_url},
+                    "ami": {"pbx": [{"name": "lab", "port": server.port, "secret": SECRET}]},
+                    "lines": [{"number": "12345", "desk_phones": ["SIP/duty1"]}],
+                },
+            )
+            pipeline = build_pipeline(config, None)
+            (listener,) = pipeline.listeners
+            listener.astdb_poll_seconds = 0.3
+
+            async def body() -> None:
+                await server.wait_until_finished()
+                await wait_for(lambda: pipeline.sink.stored >= 1)
+                await wait_for(lambda: len(stored(db_url, DeviceEvent)) >= 3)
+                server.astdb.pop("CF/duty1")  # forwarding switched off at the phone
+                await wait_for(lambda: len(stored(db_url, DeviceEvent)) >= 4)
+
+            await run_listener(pipeline, body)
+
+    asyncio.run(scenario())
+    rows = stored(db_url, DeviceEvent)
+    status = [(r.endpoint, r.state) for r in rows if r.kind == "status"]
+    assert status == [("SIP/duty1", "offline"), ("SIP/duty1", "online")]
+    forward = [(r.endpoint, r.state, r.detail) for r in rows if r.kind == "forward"]
+    assert forward[0] == ("SIP/duty1", "on", "13800138000")
+    assert forward[-1][:2] == ("SIP/duty1", "off")
