@@ -84,10 +84,12 @@ def _register() -> None:
     from callcenter.commands.ami_replay import ami_replay
     from callcenter.commands.demo import demo
     from callcenter.commands.listen import listen
+    from callcenter.commands.roster import roster
 
     main.add_command(listen)
     main.add_command(ami_replay)
     main.add_command(demo)
+    main.add_command(roster)
 
 
 _register()

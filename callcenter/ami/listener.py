@@ -268,7 +268,8 @@ class PbxListener:
             now = self._pbx_now()
             if self.live is not None:  # Redis I/O off the event loop
                 await asyncio.to_thread(self.live.set_ringing, self.tracker.ringing(now), now)
-            self._collect(self.tracker.expire(now))
+            if self._last_event_at is not None:  # judge silence on the PBX's clock only
+                self._collect(self.tracker.expire(now))
             await asyncio.sleep(0.5)
 
     def _now(self) -> datetime:

@@ -97,7 +97,9 @@ def test_listener_stores_exactly_what_replay_prints(
     expected = expected_calls(TRANSCRIPTS)
 
     async def scenario() -> None:
-        async with AmiReplayServer(TRANSCRIPTS, speed=0, secret=SECRET) as server:
+        async with AmiReplayServer(
+            TRANSCRIPTS, speed=0, secret=SECRET, client_stall_timeout=120
+        ) as server:
             pipeline = build_pipeline(make_config(tmp_path, db_url, server.port), redis_url)
 
             async def body() -> None:
