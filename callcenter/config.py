@@ -35,6 +35,7 @@ key                               default                               meaning
 ``ami.pbx[].username``            ``"callcenter"``                      AMI user
 ``ami.pbx[].secret``              ``ami.secret``                        AMI secret
 ``ami.pbx[].reconnect_max_seconds`` ``60.0``                            reconnect back-off cap
+``ami.pbx[].originate_context``   ``"from-internal"``                   click-to-call context
 ``web.secret_key``                none (required in production)         Flask secret key
 ``web.language``                  ``"zh_CN"``                           default UI language
 ``lines[].number``                required                              duty line number
@@ -142,6 +143,7 @@ class PbxConfig:
     username: str = "callcenter"
     secret: str | None = field(default=None, repr=False, metadata=_SECRET)
     reconnect_max_seconds: float = 60.0
+    originate_context: str = "from-internal"  # where click-to-call dials the number
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,7 @@ def build_pipeline(config: Config, redis_url: str | None) -> Pipeline:
     engine = make_engine(config.database.url)
     queue = None
     live_for: Any = None
+    originate_client: Any = None
     if redis_url is not None:
         from rq import Queue
 
@@ -80,6 +81,7 @@ def build_pipeline(config: Config, redis_url: str | None) -> Pipeline:
         # live state must never hold the listener up: short timeouts, one retry
         live_client = connect(redis_url, socket_timeout=2.0, retries=1)
         live_for = lambda name: LiveState(live_client, pbx=name)  # noqa: E731
+        originate_client = connect(redis_url, socket_timeout=30.0)
     sink = StoreSink(make_session_factory(engine), queue, database_url=config.database.url)
     directory = directory_from_config(config)
     listeners = []
@@ -103,6 +105,8 @@ def build_pipeline(config: Config, redis_url: str | None) -> Pipeline:
                 archive=RawArchive(config.instance_path / "archive", pbx.name),
                 reconnect_max=pbx.reconnect_max_seconds,
                 desk_phones=sorted({p for line in config.lines for p in line.desk_phones}),
+                originates=originate_client,
+                originate_context=pbx.originate_context,
             )
         )
     return Pipeline(listeners, sink, engine)

@@ -203,6 +203,8 @@ class PbxListener:
         reconnect_max: float = 60.0,
         desk_phones: Sequence[str] = (),
         astdb_poll_seconds: float = 60.0,
+        originates: Any | None = None,  # a Redis client: serve click-to-call requests
+        originate_context: str = "from-internal",
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = name
@@ -227,6 +229,8 @@ class PbxListener:
         self._last_event_at: datetime | None = None  # the PBX's clock, from event times
         self._last_event_wall = 0.0
         self._polling = False
+        self.originates = originates
+        self.originate_context = originate_context
         self._failure: str | None = None
         self.connected = asyncio.Event()
         self.resynced = asyncio.Event()
@@ -245,6 +249,8 @@ class PbxListener:
         self._connection.connect()
         ticker = self._spawn(self._tick(stop))
         writer = self._spawn(self._write())
+        if self.originates is not None:
+            self._spawn(self._serve_originates())
         await stop.wait()
         ticker.cancel()
         self._connection.stop()
@@ -413,6 +419,53 @@ class PbxListener:
                         if change is not None:
                             self._device(change)
             await asyncio.sleep(self.astdb_poll_seconds)
+
+    async def _serve_originates(self) -> None:
+        """Click-to-call back: dial what the console queued for this PBX (Redis list)."""
+        from redis.exceptions import RedisError
+
+        from callcenter.clicktocall import next_request, record_result
+
+        client: Any = self.originates
+        failing = False
+        while True:
+            await self.connected.wait()
+            try:
+                request = await asyncio.to_thread(next_request, client, self.name, 2.0)
+                failing = False
+            except RedisError as exc:
+                if not failing:
+                    logger.error("click-to-call queue of %s unreachable: %s", self.name, exc)
+                failing = True
+                await asyncio.sleep(5)
+                continue
+            if request is None or self._connection is None:
+                continue
+            action = request.ami_action(context=self.originate_context)
+            logger.info("click-to-call %s: %s dials %s", request.id, request.from_endpoint,
+                        request.number)  # fmt: skip
+            await asyncio.to_thread(
+                record_result, client, request.id, "sent", "ringing the desk phone"
+            )
+            try:
+                reply = await asyncio.wait_for(
+                    self._connection.send_action(action),
+                    timeout=float(action["Timeout"]) / 1000 + 30,
+                )
+            except Exception as exc:
+                await asyncio.to_thread(
+                    record_result, client, request.id, "failed", str(exc) or "timeout"
+                )
+                continue
+            messages = reply if isinstance(reply, list) else [reply]
+            final = messages[-1]
+            ok = str(final.get("Response", "")) == "Success" and (
+                len(messages) > 1 or str(final.get("Event", "")) == "OriginateResponse"
+            )
+            detail = str(final.get("Message") or final.get("Reason") or "")
+            await asyncio.to_thread(
+                record_result, client, request.id, "answered" if ok else "failed", detail
+            )
 
     async def _resync(self, connection: AmiConnection) -> None:
         """After (re)login: list the channels up now and let the tracker catch up."""

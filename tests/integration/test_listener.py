@@ -306,3 +306,41 @@ def test_device_status_and_astdb_flags_are_stored(tmp_path: Path, db_url: str) -
     forward = [(r.endpoint, r.state, r.detail) for r in rows if r.kind == "forward"]
     assert forward[0] == ("SIP/duty1", "on", "13800138000")
     assert forward[-1][:2] == ("SIP/duty1", "off")
+
+
+@pytest.mark.parametrize("outcome", ["answered", "failed"])
+def test_click_to_call_requests_are_dialed_through_the_listener(
+    tmp_path: Path, db_url: str, redis_url: str, outcome: str
+) -> None:
+    from callcenter.ami.replay_server import OriginateResult
+    from callcenter.clicktocall import request_call, result_of
+    from callcenter.embedded_redis import connect
+
+    client = connect(redis_url)
+    sent: list[dict[str, str]] = []
+
+    def handler(action: dict[str, str]) -> OriginateResult:
+        sent.append(dict(action))
+        return OriginateResult(
+            success=outcome == "answered", reason=4 if outcome == "answered" else 3
+        )
+
+    async def scenario() -> str:
+        async with AmiReplayServer(
+            TRANSCRIPTS[:1], speed=0, secret=SECRET, originate_handler=handler
+        ) as server:
+            pipeline = build_pipeline(make_config(tmp_path, db_url, server.port), redis_url)
+            request_id = request_call(client, "lab", "SIP/duty1", "13811110001", "officer_a")
+
+            async def body() -> None:
+                await wait_for(lambda: (result_of(client, request_id) or {}).get("final") is True)
+
+            await run_listener(pipeline, body)
+            return request_id
+
+    request_id = asyncio.run(scenario())
+    assert (result_of(client, request_id) or {})["result"] == outcome
+    (action,) = sent
+    assert action["Channel"] == "SIP/duty1"
+    assert action["Exten"] == "13811110001"
+    assert action["Context"] == "from-internal"
