@@ -85,11 +85,15 @@ def _register() -> None:
     from callcenter.commands.demo import demo
     from callcenter.commands.listen import listen
     from callcenter.commands.roster import roster
+    from callcenter.commands.user import user
+    from callcenter.commands.web import web
 
     main.add_command(listen)
     main.add_command(ami_replay)
     main.add_command(demo)
     main.add_command(roster)
+    main.add_command(user)
+    main.add_command(web)
 
 
 _register()

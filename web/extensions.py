@@ -17,7 +17,18 @@ from callcenter.store.db import make_engine, make_session_factory
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
-limiter = Limiter(key_func=get_remote_address, default_limits=[], storage_uri="memory://")
+# No storage_uri here: a constructor value would win over RATELIMIT_STORAGE_URI (set in
+# init_app from the Redis URL, so every gunicorn worker counts in the same place).
+limiter = Limiter(key_func=get_remote_address, default_limits=[], key_prefix="callcenter-web")
+
+
+def limiter_storage_uri(redis_url: str) -> str:
+    """The Flask-Limiter storage for a Redis URL (``memory://`` without one)."""
+    if not redis_url:
+        return "memory://"
+    if redis_url.startswith("unix://"):  # the embedded Redis listens on a unix socket
+        return "redis+unix://" + redis_url[len("unix://") :]
+    return redis_url
 
 
 def init_app(app: Flask) -> None:
@@ -27,8 +38,11 @@ def init_app(app: Flask) -> None:
     app.teardown_appcontext(_close_session)
     login_manager.init_app(app)
     csrf.init_app(app)
-    if app.config.get("RATELIMIT_STORAGE_URI") is None and app.config.get("REDIS_URL"):
-        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]
+    # The limiter is one object for every app in the process: say "enabled" each time, or
+    # an app that turned it off would leave it off for the next one (tests).
+    app.config.setdefault("RATELIMIT_ENABLED", True)
+    if not app.config.get("RATELIMIT_STORAGE_URI"):
+        app.config["RATELIMIT_STORAGE_URI"] = limiter_storage_uri(app.config.get("REDIS_URL") or "")
     limiter.init_app(app)
     from callcenter.web.i18n import select_locale, select_timezone
 
