@@ -2,7 +2,7 @@
 # The test command: scripts/test.sh [pytest arguments...]
 #
 # On a fresh Debian 12 machine (as root, or with sudo) it provides what the tests need and
-# runs every check: installs redis-server and PostgreSQL 15 when missing, starts the
+# runs every check: installs redis-server, Chromium and PostgreSQL 15 when missing, starts the
 # PostgreSQL cluster 15/main, creates the test-only role and database (idempotent),
 # installs the project with its test extras, then runs ruff, mypy and pytest.
 # The exit code is non-zero when any step fails, including pytest collecting no tests (5).
@@ -57,6 +57,13 @@ provision() {
     if ! command -v redis-server >/dev/null 2>&1; then
         log "installing redis-server"
         apt_install redis-server
+    fi
+
+    # the console's browser tests drive Debian's Chromium (never `playwright install`);
+    # Noto CJK so pages and screenshots show Chinese, not boxes
+    if [[ ! -x /usr/bin/chromium ]] || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then
+        log "installing chromium and fonts-noto-cjk"
+        apt_install chromium fonts-noto-cjk
     fi
 
     if ! command -v pg_ctlcluster >/dev/null 2>&1 \
