@@ -41,6 +41,7 @@ __all__ = [
     "RESULT_TTL_SECONDS",
     "ClickToCallError",
     "OriginateRequest",
+    "dialable",
     "next_request",
     "queue_key",
     "record_result",
@@ -167,6 +168,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def dialable(number: str | None) -> str | None:
+    """``number`` as it would be dialed (spaces and dashes dropped), or None when it cannot
+    be (empty, ``anonymous``, letters): the console offers a call-back only for these."""
+    if not number:
+        return None
+    cleaned = number.strip().replace(" ", "").replace("-", "")
+    return cleaned if _NUMBER_RE.match(cleaned) else None
+
+
 def request_call(
     redis_client: redis.Redis,
     pbx: str,
@@ -184,7 +194,7 @@ def request_call(
     nothing that could smuggle an AMI header reaches the listener) and
     ``redis.exceptions.RedisError`` when Redis is unavailable.
     """
-    number = number.strip().replace(" ", "").replace("-", "")
+    number = dialable(number) or number
     _check(pbx, from_endpoint, number)
     at = now or _now()
     request = OriginateRequest(

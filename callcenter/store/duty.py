@@ -108,7 +108,9 @@ class Violation(Base):
     ended_at: Mapped[datetime | None]  # device-status periods
     duration_seconds: Mapped[float | None]
     detail: Mapped[str] = mapped_column(Text, default="")
-    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+    call_id: Mapped[int | None] = mapped_column(
+        ForeignKey("calls.id", ondelete="SET NULL"), index=True
+    )
     shift_id: Mapped[int | None] = mapped_column(ForeignKey("shifts.id", ondelete="SET NULL"))
     officer: Mapped[Str64 | None]  # the main officer on shift then
     deduction: Mapped[float | None]  # points taken once confirmed
@@ -125,6 +127,7 @@ class ViolationCall(Base):
     """The calls behind a violation (an ``unmanned`` one has several)."""
 
     __tablename__ = "violation_calls"
+    __table_args__ = (Index("ix_violation_calls_call_id", "call_id"),)
 
     violation_id: Mapped[int] = mapped_column(
         ForeignKey("violations.id", ondelete="CASCADE"), primary_key=True
@@ -186,6 +189,7 @@ class LogEntry(Base):
 
 class LogEntryCall(Base):
     __tablename__ = "log_entry_calls"
+    __table_args__ = (Index("ix_log_entry_calls_call_id", "call_id"),)
 
     log_entry_id: Mapped[int] = mapped_column(
         ForeignKey("log_entries.id", ondelete="CASCADE"), primary_key=True

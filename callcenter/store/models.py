@@ -90,6 +90,7 @@ class Call(Base):
         CheckConstraint(_in("closed_by", CLOSED_BY), name="closed_by"),
         Index("ix_calls_started_at", "started_at"),
         Index("ix_calls_line_started_at", "line", "started_at"),
+        Index("ix_calls_caller_started_at", "caller", "started_at"),  # callbacks, search
         Index("ix_calls_outcome", "outcome"),
     )
 

@@ -76,6 +76,22 @@ def test_ami_action_rings_the_desk_phone_then_dials_the_number() -> None:
     assert all("\r" not in v and "\n" not in v for v in action.values())
 
 
+@pytest.mark.parametrize(
+    ("number", "expected"),
+    [
+        ("13811110001", "13811110001"),
+        ("010-5555 1234", "01055551234"),
+        ("+8613811110001", "+8613811110001"),
+        ("anonymous", None),
+        ("", None),
+        (None, None),
+        ("1" * 40, None),
+    ],
+)
+def test_dialable(number: str | None, expected: str | None) -> None:
+    assert clicktocall.dialable(number) == expected
+
+
 # --------------------------------------------------------------------------- on Redis
 
 
