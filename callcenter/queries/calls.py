@@ -31,7 +31,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, or_, select, true, union
+from sqlalchemy import ColumnElement, Select, exists, or_, select, true
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import QueryableAttribute, Session, aliased, selectinload
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -61,7 +61,6 @@ __all__ = [
     "line_numbers",
     "list_select",
     "scope_clause",
-    "violation_call_ids",
 ]
 
 DEFAULT_PAGE_SIZE = 50
@@ -210,13 +209,6 @@ def line_numbers(unit_ids: Collection[int]) -> Select[str]:
     return select(DutyLine.number).where(DutyLine.unit_id.in_(list(unit_ids)))
 
 
-def violation_call_ids() -> Select[int]:
-    """Ids of the calls behind a violation (its own ``call_id`` or its ``violation_calls``)."""
-    own = select(Violation.call_id.label("call_id")).where(Violation.call_id.is_not(None))
-    listed = select(ViolationCall.call_id.label("call_id"))
-    return select(union(own, listed).subquery().c.call_id)
-
-
 def filter_clauses(filters: CallFilters) -> list[ColumnElement[bool]]:
     """The WHERE clauses of ``filters``, all but ``untagged`` (use :func:`apply_filters`,
     which adds it as a join, to narrow a whole query)."""
@@ -240,11 +232,13 @@ def filter_clauses(filters: CallFilters) -> list[ColumnElement[bool]]:
         clauses.append(Call.started_at < filters.end)
     if filters.caller:
         clauses.append(Call.caller.contains(filters.caller.strip(), autoescape=True))
-    # Membership in the (few) calls with a violation: a hashed semi-join on PostgreSQL, a
-    # set built once on SQLite, which (kept off the rowid by ``unindexed``) walks the time
-    # or line index and stops at the page's end instead of sorting every flagged call.
+    # A correlated EXISTS on the indexed ``call_id`` columns: the list walks its time or
+    # line index and probes each row, stopping at the page's end.
     if filters.has_violation is not None:
-        flagged = unindexed(Call.id).in_(violation_call_ids())
+        flagged = or_(
+            exists().where(Violation.call_id == Call.id),
+            exists().where(ViolationCall.call_id == Call.id),
+        )
         clauses.append(flagged if filters.has_violation else ~flagged)
     # ``untagged`` is an anti-join, added by :func:`apply_filters`.
     return clauses
