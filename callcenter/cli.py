@@ -82,6 +82,8 @@ def replay(paths: tuple[Path, ...], config_path: Path | None, violations: bool) 
 
 def _register() -> None:
     from callcenter.commands.ami_replay import ami_replay
+    from callcenter.commands.check_config import check_config
+    from callcenter.commands.db import db
     from callcenter.commands.demo import demo
     from callcenter.commands.listen import listen
     from callcenter.commands.roster import roster
@@ -94,6 +96,8 @@ def _register() -> None:
     main.add_command(roster)
     main.add_command(user)
     main.add_command(web)
+    main.add_command(db)
+    main.add_command(check_config)
 
 
 _register()

@@ -59,6 +59,12 @@ provision() {
         apt_install redis-server
     fi
 
+    # test_deployment_files.py validates docker/compose.yaml (no Docker engine needed)
+    if ! command -v docker-compose >/dev/null 2>&1; then
+        log "installing docker-compose"
+        apt_install docker-compose
+    fi
+
     # the console's browser tests drive Debian's Chromium (never `playwright install`);
     # Noto CJK so pages and screenshots show Chinese, not boxes
     if [[ ! -x /usr/bin/chromium ]] || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then

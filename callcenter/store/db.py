@@ -91,4 +91,6 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE: a deferred read-then-write transaction under WAL fails at once with
+        # "database is locked" when another process writes; IMMEDIATE waits on busy_timeout
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
