@@ -89,6 +89,7 @@ def _register() -> None:
     from callcenter.commands.roster import roster
     from callcenter.commands.user import user
     from callcenter.commands.web import web
+    from callcenter.commands.worker import worker
 
     main.add_command(listen)
     main.add_command(ami_replay)
@@ -98,6 +99,7 @@ def _register() -> None:
     main.add_command(web)
     main.add_command(db)
     main.add_command(check_config)
+    main.add_command(worker)
 
 
 _register()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -49,20 +50,22 @@ class StoreSink:
         self.enqueued = 0
 
     async def calls_finished(self, pbx: str, calls: list[Call]) -> None:
+        ids = await self._until_stored(f"{len(calls)} call(s) of {pbx}", self._store, pbx, calls)
+        if self.queue is not None:
+            await asyncio.to_thread(self._enqueue, ids)
+
+    async def _until_stored(
+        self, what: str, store: Callable[..., list[int]], *args: object
+    ) -> list[int]:
+        """Run ``store`` in a thread until the database takes it (back-off; nothing lost)."""
         delay = 0.5
         while True:
             try:
-                ids = await asyncio.to_thread(self._store, pbx, calls)
-                break
+                return await asyncio.to_thread(store, *args)
             except SQLAlchemyError as exc:
-                logger.error(
-                    "cannot store %d call(s) of %s (%s); retrying in %.1f s",
-                    len(calls), pbx, exc, delay,
-                )  # fmt: skip
+                logger.error("cannot store %s (%s); retrying in %.1f s", what, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
-        if self.queue is not None:
-            await asyncio.to_thread(self._enqueue, ids)
 
     def _store(self, pbx: str, calls: list[Call]) -> list[int]:
         ids = []
@@ -74,17 +77,12 @@ class StoreSink:
 
     def _enqueue(self, ids: list[int]) -> None:
         from redis.exceptions import RedisError
-        from rq import Retry
+
+        from callcenter.workers.jobs import enqueue_call_evaluation
 
         try:
             for call_id in ids:
-                self.queue.enqueue(  # type: ignore[union-attr]
-                    "callcenter.workers.jobs.evaluate_call",
-                    call_id,
-                    self.database_url,
-                    job_id=f"evaluate-call-{call_id}",
-                    retry=Retry(max=3, interval=[5, 30, 120]),
-                )
+                enqueue_call_evaluation(self.queue, call_id, self.database_url)
                 self.enqueued += 1
             if self._redis_down:
                 logger.info("Redis is back: evaluation jobs are queued again")
@@ -99,16 +97,8 @@ class StoreSink:
 
     async def device_changes(self, pbx: str, changes: list[DeviceChange]) -> None:
         """Store desk-phone status and flag changes, then queue their evaluation."""
-        delay = 0.5
-        while True:
-            try:
-                ids = await asyncio.to_thread(self._store_devices, pbx, changes)
-                break
-            except SQLAlchemyError as exc:
-                logger.error("cannot store %d device event(s) of %s (%s); retrying in %.1f s",
-                             len(changes), pbx, exc, delay)  # fmt: skip
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.retry_max)
+        what = f"{len(changes)} device event(s) of {pbx}"
+        ids = await self._until_stored(what, self._store_devices, pbx, changes)
         if self.queue is not None and ids:
             await asyncio.to_thread(self._enqueue_devices, ids)
 
