@@ -550,10 +550,9 @@ def measure_queries(
 def measure_pages(
     engine_name: str, url: str, ctx: Context, repeat: int, report_repeat: int
 ) -> list[Figure]:
-    from callcenter.web import create_app
-
     from callcenter.config import load_config
     from callcenter.reports import Period
+    from callcenter.web import create_app
 
     month = ctx.month_first
     period = Period.month(month.year, month.month)

@@ -17,6 +17,14 @@ session (each child runs in a session of its own, so a terminal's Ctrl-C reaches
 demo, which stops the children in order) gets SIGTERM and finally SIGKILL. If the demo itself
 dies without cleaning up (SIGKILL), Linux sends every child SIGTERM (``PR_SET_PDEATHSIG``), and
 the embedded Redis likewise (:mod:`callcenter.embedded_redis`), so nothing is orphaned.
+
+A part that dies is never hidden. While the demo runs, :func:`watch` checks every half
+second; a part (or the embedded Redis) that exits on its own is announced at once in one
+line (which part, its exit code or signal, its log) and the demo stops the others, as
+foreman and honcho do: a pipeline with a part missing would show a misleading picture (a
+board with no new calls). A part that exits non-zero when told to stop, or has to be
+killed, is a failure too. Every failure is kept in :attr:`Demo.failures`; the command
+prints them with the end of each log and exits 1.
 """
 
 from __future__ import annotations
@@ -76,9 +84,52 @@ _LOG_TAIL_LINES = 12
 class DemoError(Exception):
     """The demo cannot start; the message says why and what to do."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        #: The parts that failed, filled in once everything is stopped.
+        self.failures: list[Failure] = []
+
 
 class DemoInterrupted(DemoError):
     """Ctrl-C or SIGTERM arrived while the demo was starting."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A part of the demo that died or did not stop cleanly."""
+
+    label: str
+    pid: int
+    #: ``Popen.returncode``: the exit code, or minus the signal that killed it; ``None``
+    #: when only the pid is known (the embedded Redis is not the demo's child).
+    code: int | None
+    log_path: Path
+    #: ``"start-up"``, ``"running"`` (exited on its own) or ``"shutdown"``.
+    during: str
+
+    def how(self) -> str:
+        if self.code is None:
+            return "is gone"
+        if self.code < 0:
+            try:
+                name = signal.Signals(-self.code).name
+            except ValueError:
+                name = f"signal {-self.code}"
+            return f"was killed by {name} (exit code {self.code})"
+        return f"exited with code {self.code}"
+
+    def line(self) -> str:
+        """One line: which part, how it ended, when, and where its log is."""
+        when = {
+            "start-up": "during start-up",
+            "running": "while the demo ran",
+            "shutdown": "when told to stop",
+        }.get(self.during, self.during)
+        return f"the {self.label} (pid {self.pid}) {self.how()} {when}; log: {self.log_path}"
+
+    def describe(self) -> str:
+        """:meth:`line` and the last lines of the log."""
+        return self.line() + _log_tail(self.log_path, indent="    ")
 
 
 @dataclass
@@ -114,6 +165,10 @@ class Child:
     def label(self) -> str:
         return LABELS.get(self.name, self.name)
 
+    def failure(self, during: str) -> Failure:
+        self.log.flush()
+        return Failure(self.label, self.pid, self.process.returncode, self.log_path, during)
+
 
 @dataclass
 class Demo:
@@ -121,6 +176,11 @@ class Demo:
     children: list[Child] = field(default_factory=list)
     accounts: dict[str, str] = field(default_factory=dict)
     redis_url: str = ""
+    #: The embedded Redis server's pid and log, watched like the children.
+    redis_pid: int | None = None
+    redis_log: Path | None = None
+    #: Every part that died or did not stop cleanly, in the order found.
+    failures: list[Failure] = field(default_factory=list)
 
     @property
     def web_url(self) -> str:
@@ -129,6 +189,28 @@ class Demo:
     def dead_child(self) -> Child | None:
         """The first child that is no longer running, if any."""
         return next((c for c in self.children if c.process.poll() is not None), None)
+
+    def newly_dead(self, during: str = "running") -> list[Failure]:
+        """Parts that ended since the last look, recorded in :attr:`failures`."""
+        known = {f.pid for f in self.failures}
+        found = [
+            child.failure(during)
+            for child in self.children
+            if child.pid not in known and child.process.poll() is not None
+        ]
+        if (
+            self.redis_pid is not None
+            and self.redis_pid not in known
+            and not _alive(self.redis_pid)
+        ):
+            log = self.redis_log or self.options.instance / "redis"
+            found.append(Failure("embedded Redis", self.redis_pid, None, log, during))
+        self.failures.extend(found)
+        return found
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failures)
 
 
 # --------------------------------------------------------------------------- ports
@@ -340,6 +422,8 @@ def running_demo(options: DemoOptions) -> Iterator[Demo]:
         except EmbeddedRedisError as exc:
             raise DemoError(f"cannot start the embedded Redis: {exc}") from exc
         demo.redis_url = redis_server.url
+        if redis_server.owner:
+            demo.redis_pid, demo.redis_log = redis_server.pid, redis_server.log_path
         step.ready(redis_server.url)
         env = {
             # none of the caller's CALLCENTER_* settings (a production database URL, say):
@@ -352,10 +436,36 @@ def running_demo(options: DemoOptions) -> Iterator[Demo]:
             "PYTHONUNBUFFERED": "1",
         }
         try:
-            _start_all(demo, step, env)
-            yield demo
-        finally:
-            stop_children(demo)
+            try:
+                _start_all(demo, step, env)
+                yield demo
+            finally:
+                stop_children(demo)
+                demo.redis_pid = None  # stopped on purpose from here on
+        except DemoError as exc:
+            exc.failures = list(demo.failures)
+            raise
+
+
+def watch(demo: Demo, duration: float | None = None) -> list[Failure]:
+    """Wait for Ctrl-C/SIGTERM (``options.stop``), the end of ``duration`` or a dead part.
+
+    A part that died is announced at once in one line; the caller then leaves the
+    ``running_demo`` block, which stops the others. Returns the parts that died.
+    """
+    options = demo.options
+    deadline = None if duration is None else time.monotonic() + duration
+    while not options.stop.wait(0.5):
+        died = demo.newly_dead()
+        if died:
+            for failure in died:
+                options.say(f"\nFAILED: {failure.line()}")
+            options.say("stopping the other parts …")
+            return died
+        if deadline is not None and time.monotonic() >= deadline:
+            options.say("stopping …")
+            return []
+    return []
 
 
 def _start_all(demo: Demo, step: _Steps, env: dict[str, str]) -> None:
@@ -476,9 +586,9 @@ def _wait(demo: Demo, child: Child, ready: Callable[[], bool], what: str) -> Non
     while True:
         if options.stop.is_set():
             raise DemoInterrupted("stopped during start-up")
-        dead = demo.dead_child()
-        if dead is not None:
-            raise DemoError(exit_message(dead))
+        dead = demo.newly_dead("start-up")
+        if dead:
+            raise DemoError(dead[0].describe())
         try:
             if ready():
                 return
@@ -493,20 +603,34 @@ def _wait(demo: Demo, child: Child, ready: Callable[[], bool], what: str) -> Non
 
 
 def exit_message(child: Child) -> str:
-    code = child.process.returncode
-    how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited ({code})"
-    child.log.flush()
-    return f"the {child.label} {how}; see {child.log_path}{_log_tail(child.log_path)}"
+    """How ``child`` ended, with the end of its log."""
+    return child.failure("running").describe()
 
 
-def _log_tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
+def _log_tail(path: Path, lines: int = _LOG_TAIL_LINES, indent: str = "  ") -> str:
     try:
         text = path.read_text("utf-8", errors="replace")
     except OSError:
         return ""
-    marker = text.rfind("\n--- ")  # this run's part of the log only
-    tail = [line[:200] for line in text[marker + 1 :].splitlines()[1:] if line.strip()][-lines:]
-    return (":\n  " + "\n  ".join(tail)) if tail else ""
+    marker = text.rfind("\n--- ")  # this run's part of the log only (-1: the whole file)
+    body = text[marker + 1 :].splitlines()[1:] if marker >= 0 else text.splitlines()
+    tail = [line[:200] for line in body if line.strip()][-lines:]
+    return (f":\n{indent}" + f"\n{indent}".join(tail)) if tail else ""
+
+
+def _alive(pid: int) -> bool:
+    """``pid`` runs and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -584,13 +708,20 @@ def session_members(sid: int) -> list[int]:
 
 
 def stop_children(demo: Demo, timeout: float | None = None) -> None:
-    """SIGTERM the children in reverse order of start, wait, then clear their sessions."""
+    """SIGTERM the children in reverse order of start, wait, then clear their sessions.
+
+    A child that had already ended is recorded as dead while running; one that exits
+    non-zero after SIGTERM, or has to be killed, as failed on shutdown.
+    """
     timeout = demo.options.stop_timeout if timeout is None else timeout
+    demo.newly_dead()
     children = list(reversed(demo.children))
     for child in children:
         if child.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 child.process.send_signal(signal.SIGTERM)
+        elif child.pid not in {f.pid for f in demo.failures}:  # ended since newly_dead()
+            demo.failures.append(child.failure("running"))
         # one at a time: the console and the worker stop before the listener they read
         # from, the listener before the AMI server it listens to
         deadline = time.monotonic() + timeout
@@ -602,6 +733,8 @@ def stop_children(demo: Demo, timeout: float | None = None) -> None:
         _clear_session(child.pid)
         with contextlib.suppress(subprocess.TimeoutExpired):
             child.process.wait(5.0)
+        if child.pid not in {f.pid for f in demo.failures} and child.process.returncode != 0:
+            demo.failures.append(child.failure("shutdown"))
         child.log.close()
     demo.children.clear()
 

@@ -20,13 +20,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from callcenter.web.extensions import db
 from flask import has_request_context, request
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.orm import Mapper, Session
 
 from callcenter.store.accounts import AuditEntry
+from callcenter.web.extensions import db
 
 __all__ = [
     "AuditTrailImmutable",

@@ -29,7 +29,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
-from callcenter.web.extensions import db, login_manager
 from flask import abort, current_app, g
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -37,6 +36,7 @@ from sqlalchemy import ColumnElement, select, true
 
 from callcenter.store.accounts import ROLES
 from callcenter.store.org import Unit
+from callcenter.web.extensions import db, login_manager
 
 __all__ = [
     "ADMIN",

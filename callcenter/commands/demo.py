@@ -2,16 +2,24 @@
 
 Progress and the accounts go to stderr. Exit codes: 0 after Ctrl-C/SIGTERM or ``--for``
 (everything stopped cleanly), 1 when the demo could not start (a port in use, a part that
-failed: the message names it and shows the end of its log) or a part died while running.
+failed: the message names it and shows the end of its log), or when a part died while the
+demo ran or did not stop cleanly: a part that dies is announced at once in one line
+(``FAILED: the listener (pid …) was killed by SIGKILL …; log: …``), the demo stops the others
+and then names every failed part with its exit code, its log file and the end of that log.
 """
 
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from callcenter.demo import Failure
 
 
 @click.command("demo")
@@ -54,15 +62,7 @@ import click
 def demo(instance: Path, web_port: int, ami_port: int, speed: float, seed: int,
          duration: float | None) -> None:  # fmt: skip
     """Run the replay server, listener, worker and console on embedded defaults."""
-    import time
-
-    from callcenter.demo import (
-        DemoError,
-        DemoInterrupted,
-        DemoOptions,
-        exit_message,
-        running_demo,
-    )
+    from callcenter.demo import DemoError, DemoInterrupted, DemoOptions, running_demo, watch
 
     def say(text: str) -> None:
         click.echo(text, err=True)
@@ -77,27 +77,30 @@ def demo(instance: Path, web_port: int, ami_port: int, speed: float, seed: int,
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
-    died = None
     try:
         with running_demo(options) as running:
             say(f"\nThe demo runs. Console: {running.web_url}")
             for username, password in running.accounts.items():
                 say(f"  login {username:<10} password {password}")
             say(f"Logs: {instance / 'logs'}. Ctrl-C to stop.")
-            deadline = None if duration is None else time.monotonic() + duration
-            while not options.stop.wait(0.5):
-                died = running.dead_child()
-                if died is not None:
-                    say(f"\n{exit_message(died)}\nstopping the others …")
-                    break
-                if deadline is not None and time.monotonic() >= deadline:
-                    say("stopping …")
-                    break
-    except DemoInterrupted:
+            watch(running, duration)
+    except DemoInterrupted as exc:
+        if exc.failures:
+            _report_failures(say, "stopped before the demo was ready", exc.failures)
         say("stopped before the demo was ready; nothing left running.")
         return
     except DemoError as exc:
-        raise click.ClickException(str(exc)) from exc
-    if died is not None:
-        raise SystemExit(1)
+        later = [f.describe() for f in exc.failures if f.during == "shutdown"]
+        raise click.ClickException("\n".join([str(exc), *later])) from exc
+    if running.failures:
+        _report_failures(say, "stopped; nothing left running", running.failures)
     say("stopped; nothing left running.")
+
+
+def _report_failures(say: Callable[[str], None], what: str, failures: Sequence[Failure]) -> None:
+    """Name every part that failed, with the end of its log, and exit 1."""
+    parts = "1 part" if len(failures) == 1 else f"{len(failures)} parts"
+    say(f"\n{what}, but {parts} failed:")
+    for failure in failures:
+        say("  " + failure.describe())
+    raise SystemExit(1)

@@ -6,6 +6,7 @@ from collections import deque
 from datetime import datetime, timedelta
 
 from callcenter.rules.policy import LinePolicy, Policies
+from callcenter.rules.schedule import DEFAULT_TIMEZONE, ScheduleError, is_monitored
 from callcenter.rules.violations import Violation
 from callcenter.tracking.records import Call
 
@@ -64,6 +65,14 @@ def judge_call(call: Call, policy: LinePolicy) -> list[Violation]:
     return out
 
 
+def in_monitored_hours(call: Call, policy: LinePolicy, tz: str = DEFAULT_TIMEZONE) -> bool:
+    """Whether ``call`` fell in its line's monitored hours (``policy.schedule``, local time
+    ``tz``); a call with no time is judged. Raises
+    :class:`~callcenter.rules.schedule.ScheduleError` for a schedule that cannot be read."""
+    at = call.started_at or call.ended_at
+    return at is None or is_monitored(policy.schedule, at, tz)
+
+
 def is_unanswered(call: Call, policy: LinePolicy) -> bool:
     """Rang at least the threshold and nobody answered (a quick hang-up is no violation)."""
     if call.outcome not in ("no_answer", "abandoned"):
@@ -119,21 +128,33 @@ class UnmannedWatch:
 
 
 class Judge:
-    """Runs every call rule over a stream of calls (what ``replay --violations`` uses)."""
+    """Runs every call rule over a stream of calls (what ``replay --violations`` uses).
 
-    def __init__(self, policies: Policies) -> None:
+    Judges like the workers do: a call outside its line's monitored hours (the line's
+    ``schedule`` in the time zone ``tz``) raises nothing and does not count towards an
+    ``unmanned`` streak, while an answered one still ends the streak. A schedule that cannot
+    be read is judged as monitored around the clock.
+    """
+
+    def __init__(self, policies: Policies, tz: str = DEFAULT_TIMEZONE) -> None:
         self.policies = policies
+        self.tz = tz
         self.unmanned = UnmannedWatch()
 
     @classmethod
     def from_config(cls, config: object) -> Judge:
-        return cls(Policies.from_config(config))  # type: ignore[arg-type]
+        tz = getattr(config, "timezone", None) or DEFAULT_TIMEZONE
+        return cls(Policies.from_config(config), tz)  # type: ignore[arg-type]
 
     def judge_call(self, call: Call) -> list[Violation]:
         policy = self.policies.for_line(call.line)
         if policy is None or call.direction != "inbound" or call.originated:
             return []
-        out = judge_call(call, policy)
+        try:
+            monitored = in_monitored_hours(call, policy, self.tz)
+        except ScheduleError:
+            monitored = True
+        out = judge_call(call, policy) if monitored else []
         unmanned = self.unmanned.observe(call, policy, any(v.kind == "unanswered" for v in out))
         if unmanned is not None:
             out.append(unmanned)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, Integer, SmallInteger, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -95,14 +96,46 @@ _IDENTITY = frozenset({"pbx", "linkedid", "uniqueid"})  # never cut: they identi
 
 
 def _fit(model: type[Call | CallLeg], values: dict[str, Any], linkedid: str) -> dict[str, Any]:
-    """Cut free text longer than its column (PostgreSQL would refuse the whole call)."""
+    """Make every value fit its column, so one odd value never stops the whole call.
+
+    Free text longer than its column is cut (PostgreSQL would refuse the call); an integer
+    outside its column's range (PostgreSQL: "integer out of range"; SQLite: OverflowError
+    above 64 bits) and a float that is not finite become NULL. Each is logged as a warning.
+    """
     columns = model.__table__.columns
     for name, value in values.items():
-        length = getattr(columns[name].type, "length", None)
-        if name in _IDENTITY or not isinstance(value, str) or not length or len(value) <= length:
+        if name in _IDENTITY or value is None or isinstance(value, bool):
             continue
-        logger.warning(
-            "call %s: %s.%s cut to %d characters", linkedid, model.__tablename__, name, length
-        )
-        values[name] = value[:length]
+        column_type = columns[name].type
+        if isinstance(value, str):
+            length = getattr(column_type, "length", None)
+            if length and len(value) > length:
+                logger.warning(
+                    "call %s: %s.%s cut to %d characters",
+                    linkedid, model.__tablename__, name, length,
+                )  # fmt: skip
+                values[name] = value[:length]
+        elif isinstance(value, int) and isinstance(column_type, Integer):
+            low, high = _int_range(column_type)
+            if not low <= value <= high:
+                logger.warning(
+                    "call %s: %s.%s %s is out of range %d..%d: stored as NULL",
+                    linkedid, model.__tablename__, name, str(value)[:24], low, high,
+                )  # fmt: skip
+                values[name] = None
+        elif isinstance(value, float) and not math.isfinite(value):
+            logger.warning(
+                "call %s: %s.%s %s is not a number: stored as NULL",
+                linkedid, model.__tablename__, name, value,
+            )  # fmt: skip
+            values[name] = None
     return values
+
+
+def _int_range(column_type: Integer) -> tuple[int, int]:
+    """The values an integer column holds on both databases (PostgreSQL's limits)."""
+    if isinstance(column_type, SmallInteger):
+        return -(2**15), 2**15 - 1
+    if isinstance(column_type, BigInteger):
+        return -(2**63), 2**63 - 1
+    return -(2**31), 2**31 - 1

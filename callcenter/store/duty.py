@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from callcenter.store.models import Base, Call, _in
@@ -69,6 +69,13 @@ class DeviceEvent(Base):
         UniqueConstraint("pbx", "endpoint", "kind", "at", "state", "source", "contact"),
         CheckConstraint(_in("kind", DEVICE_EVENT_KINDS), name="kind"),
         Index("ix_device_events_endpoint_at", "endpoint", "at"),
+        # the outbox sweep: device events stored but never evaluated
+        Index(
+            "ix_device_events_unevaluated",
+            "created_at",
+            sqlite_where=text("evaluated_at IS NULL"),
+            postgresql_where=text("evaluated_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

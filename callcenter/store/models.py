@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     MetaData,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -92,6 +93,13 @@ class Call(Base):
         Index("ix_calls_line_started_at", "line", "started_at"),
         Index("ix_calls_caller_started_at", "caller", "started_at"),  # callbacks, search
         Index("ix_calls_outcome", "outcome"),
+        # the outbox sweep: calls stored but never evaluated (few rows, kept small)
+        Index(
+            "ix_calls_unevaluated",
+            "created_at",
+            sqlite_where=text("evaluated_at IS NULL"),
+            postgresql_where=text("evaluated_at IS NULL"),
+        ),
     )
 
     def __repr__(self) -> str:

@@ -25,6 +25,7 @@ _MAX_DEPTH = 64
 _BUSY_CAUSES = frozenset({17, 21})
 _FAILED_CAUSES = frozenset({1, 2, 3, 20, 22, 27, 28, 29, 31, 34, 38, 41, 42, 44, 47, 58, 88, 102})
 _FAILED_STATUSES = frozenset({"CHANUNAVAIL", "CONGESTION", "INVALIDARGS", "DONTCALL", "TORTURE"})
+_NOTHING: set[str] = set()  # shared empty result: never mutated
 
 
 class _View:
@@ -37,6 +38,7 @@ class _View:
         self.legs = legs
         self.departed = call.departed
         self._paths: dict[str, list[ChannelState] | None] = {}
+        self._reached: dict[int, set[str]] | None = None
         self.root = self._root(call)
 
     def end_of(self, ch: ChannelState) -> float | None:
@@ -100,6 +102,24 @@ class _View:
         if path is None or len(path) < 2:
             return None
         return path[-2]
+
+    def reached_resources(self, local: ChannelState) -> set[str]:
+        """Resources (``2001`` of ``PJSIP/2001``) of the real endpoints dialed below the
+        Local channel ``local``; computed once for the whole call (one walk per leg)."""
+        if self._reached is None:
+            reached: dict[int, set[str]] = {}
+            for ch in self.legs:
+                if ch.local or ch.dial is None:
+                    continue
+                path = self.path(ch)
+                if not path:
+                    continue
+                resource = resource_of(ch.endpoint)
+                for node in path:
+                    if node.local:
+                        reached.setdefault(id(node), set()).add(resource)
+            self._reached = reached
+        return self._reached.get(id(local), _NOTHING)
 
     def path_number(self, ch: ChannelState) -> str | None:
         """The first explicit number dialed on the way from the root down to ``ch``."""
@@ -369,13 +389,7 @@ def _forward(
 
 def _reaches_own_extension(view: _View, local: ChannelState, number: str) -> bool:
     """``Local/2001@from-internal`` that rings ``PJSIP/2001`` is routing, not forwarding."""
-    for ch in view.legs:
-        if ch.local or ch.dial is None:
-            continue
-        path = view.path(ch) or []
-        if local in path and resource_of(ch.endpoint) == number:
-            return True
-    return False
+    return number in view.reached_resources(local)
 
 
 def _unanswered_outcome(

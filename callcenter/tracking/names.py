@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -9,6 +10,16 @@ from datetime import UTC, datetime
 _COUNTER = re.compile(r"-[0-9a-fA-F]+(;[12])?$")
 _NUMBER = re.compile(r"^\+?\d+$")
 _EXTENSION = re.compile(r"^\d{2,6}$")
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")  # ASCII digits only: no "1_000", no "١٢"
+
+logger = logging.getLogger(__name__)
+
+#: The range of an SQL ``INTEGER`` column (PostgreSQL ``int4``): a number parsed from the
+#: PBX's text outside it is no number we can store, whatever the header claimed.
+INT_MIN = -(2**31)
+INT_MAX = 2**31 - 1
+#: Hangup causes (Q.850 and Asterisk's own) are small; anything above is garbage.
+CAUSE_MAX = 65_535
 
 
 def endpoint_of(channel: str) -> str:
@@ -122,8 +133,31 @@ def to_datetime(seconds: float | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
-def to_int(value: object) -> int | None:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
+def to_int(value: object, *, low: int = INT_MIN, high: int = INT_MAX) -> int | None:
+    """``value`` (``16``, ``"16"``, ``" -3 "``) as an int in ``low..high``, else None.
+
+    Anything but a plain decimal integer is None. A number outside the range (by default
+    that of an SQL ``INTEGER`` column, so no parsed value can overflow the database) is
+    None too, with a warning: one bad header must never stop a call from being stored.
+    """
+    if isinstance(value, bool):
         return None
+    if isinstance(value, int):
+        number = value
+    else:
+        text = "" if value is None else str(value).strip()
+        if not _INTEGER.fullmatch(text):
+            return None
+        if len(text.lstrip("+-").lstrip("0")) > 20:  # no int() of a 10,000-digit string
+            logger.warning("number %s... is out of range %d..%d: ignored", text[:24], low, high)
+            return None
+        number = int(text)
+    if not low <= number <= high:
+        logger.warning("number %s is out of range %d..%d: ignored", str(number)[:24], low, high)
+        return None
+    return number
+
+
+def to_cause(value: object) -> int | None:
+    """A hangup ``Cause`` header as an int in ``0..CAUSE_MAX``, else None (see :func:`to_int`)."""
+    return to_int(value, low=0, high=CAUSE_MAX)

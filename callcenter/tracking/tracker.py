@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from callcenter.tracking.ami_events import DOCUMENTED_EVENTS
 from callcenter.tracking.channels import CallState, ChannelState, DialLink
 from callcenter.tracking.directory import EMPTY, Directory
 from callcenter.tracking.interpret import interpret
-from callcenter.tracking.names import event_seconds, to_datetime, to_int
+from callcenter.tracking.names import event_seconds, to_cause, to_datetime
 from callcenter.tracking.records import Call, ClosedBy, RingingCall
 
 logger = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ Event = Mapping[str, Any]
 Handler = Callable[[Event, "float | None"], None]  # event, its time in epoch seconds
 
 DEFAULT_IDLE_TIMEOUT = 7200.0
+MAX_UNKNOWN_TYPES_REPORTED = 100  # a damaged stream must not grow the set without bound
 _PREFIXES = ("", "Dest", "Transferer", "Transferee", "OrigTransferer", "SecondTransferer",
              "TransferTarget", "LocalOne", "LocalTwo", "Target")  # fmt: skip
 _KEYS = {
@@ -54,6 +56,7 @@ class CallTracker:
         self.channels: dict[str, ChannelState] = {}
         self.calls: dict[str, CallState] = {}
         self._by_name: dict[str, str] = {}
+        self._seen: dict[str, int] = {}  # Uniqueid -> sequence number of its last event
         # Uniqueids and Linkedids of finished calls (insertion-ordered sets, bounded)
         self._gone: OrderedDict[str, None] = OrderedDict()
         self._finished: OrderedDict[str, None] = OrderedDict()
@@ -62,6 +65,7 @@ class CallTracker:
         self._next_sweep: float | None = None
         self.events_seen = 0
         self.events_skipped = 0
+        self._unknown_types: set[str] = set()
         self._handlers: dict[str, Handler] = {
             "Newchannel": self._on_newchannel,
             "Newstate": self._on_newstate,
@@ -105,7 +109,10 @@ class CallTracker:
         name = event.get("Event")
         handler = self._handlers.get(name) if isinstance(name, str) else None
         if handler is None:
-            return []  # an event the tracker does not use (most VarSet/Newexten traffic)
+            # an event the tracker does not use (most VarSet/Newexten traffic)
+            if isinstance(name, str) and name not in DOCUMENTED_EVENTS:
+                self._unknown_event(name)
+            return []
         at = event_seconds(event)
         if at is not None:
             self._advance(at)
@@ -115,6 +122,16 @@ class CallTracker:
             self.events_skipped += 1
             self._warn(f"skipped malformed {name} event (#{self._seq}): {exc!r}")
         return self._drain() if self._done else []
+
+    def _unknown_event(self, name: str) -> None:
+        if name in self._unknown_types:
+            return
+        if len(self._unknown_types) < MAX_UNKNOWN_TYPES_REPORTED:
+            self._unknown_types.add(name)
+            self._warn(
+                f"ignored an event of unknown type {name[:80]!r} (#{self._seq}); "
+                "later events of this type are ignored silently"
+            )
 
     def feed_all(self, events: Iterable[Event]) -> list[Call]:
         out: list[Call] = []
@@ -175,13 +192,24 @@ class CallTracker:
     def open_calls(self) -> int:
         return len(self.calls)
 
-    def resync(self, channels_up: Iterable[Event], when: datetime) -> list[Call]:
+    @property
+    def event_seq(self) -> int:
+        """Sequence number of the last event fed: a mark to pass to :meth:`resync`."""
+        return self._seq
+
+    def resync(
+        self, channels_up: Iterable[Event], when: datetime, *, since: int | None = None
+    ) -> list[Call]:
         """Re-sync after events were missed (listener outage, PBX restart).
 
         ``channels_up`` are the ``CoreShowChannel`` entries the PBX lists as up now. Tracked
         channels not among them hung up during the outage: they end now. Listed channels
         the tracker does not know began during the outage: they are followed from now on.
         Either way the times that could not be observed are estimates, and the calls say so.
+
+        ``since`` is :attr:`event_seq` taken when the listing was asked for: a channel with
+        an event after it (one created or still talking while the listing was on its way)
+        is alive whatever the listing says, and is not ended.
         """
         self._seq += 1
         at = when.timestamp()
@@ -189,6 +217,8 @@ class CallTracker:
         for uid, ch in list(self.channels.items()):
             if ch.hung_up or uid in listed or ch.uniqueid in self._gone:
                 continue
+            if since is not None and self._seen.get(uid, 0) > since:
+                continue  # seen after the listing was asked for: alive
             call = self.calls.get(ch.linkedid)
             if call is None:
                 continue
@@ -262,6 +292,7 @@ class CallTracker:
             name = e.get(k_channel)
             if name and name != ch.name:
                 self._rename(ch, name)
+        self._seen[uid] = self._seq
         call = self.calls.get(ch.linkedid)
         if call is not None:
             call.last_seq = self._seq
@@ -351,6 +382,7 @@ class CallTracker:
 
     def _forget(self, ch: ChannelState) -> None:
         del self.channels[ch.uniqueid]
+        self._seen.pop(ch.uniqueid, None)
         if self._by_name.get(ch.name) == ch.uniqueid:
             del self._by_name[ch.name]
 
@@ -454,7 +486,7 @@ class CallTracker:
             return
         ch.hangup_seq = self._seq
         ch.hangup_at = at
-        ch.cause = to_int(e.get("Cause"))
+        ch.cause = to_cause(e.get("Cause"))
         call = self.calls.get(ch.linkedid)
         if call is None:
             return

@@ -5,8 +5,9 @@ speed. The test reads its progress from stderr, sees calls arrive in its SQLite 
 signs in to the console with the printed officer account (login form and CSRF token, as a
 browser does), sees the live board and a call ringing on it, then stops the demo with SIGINT
 (Ctrl-C) and checks from ``/proc`` that nothing of its process tree is left. A second run
-kills the demo with SIGKILL: its children must still go (PR_SET_PDEATHSIG). A third asks
-for a port in use.
+kills the demo with SIGKILL: its children must still go (PR_SET_PDEATHSIG). A third kills
+the listener: the demo must name it at once, stop the rest and exit 1. A fourth asks for a
+port in use.
 """
 
 from __future__ import annotations
@@ -202,17 +203,30 @@ def _wait_for(what: str, check: object, timeout: float, run: DemoRun) -> object:
     pytest.fail(f"no {what} after {timeout:.0f} s:\n{run.stderr}")
 
 
-def _stored_calls(database: Path) -> int:
+def _count(database: Path, query: str) -> int:
     if not database.exists():
         return 0
     connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)
     try:
-        (count,) = connection.execute("SELECT count(*) FROM calls").fetchone()
+        (count,) = connection.execute(query).fetchone()
         return int(count)
     except sqlite3.OperationalError:
         return 0
     finally:
         connection.close()
+
+
+def _stored_calls(database: Path) -> int:
+    return _count(database, "SELECT count(*) FROM calls")
+
+
+def _evaluated_calls(database: Path) -> int:
+    """Calls the demo's worker judged, with the duty-log entry it writes for each."""
+    return _count(
+        database,
+        "SELECT count(*) FROM calls JOIN log_entry_calls ON log_entry_calls.call_id = calls.id "
+        "WHERE calls.evaluated_at IS NOT NULL",
+    )
 
 
 def _sign_in(base: str, username: str, password: str) -> tuple[urllib.request.OpenerDirector, str]:
@@ -249,6 +263,7 @@ def test_demo_runs_and_stops_cleanly_on_ctrl_c(demo: DemoRun) -> None:
 
     database = demo.instance / "callcenter.db"
     _wait_for("call in the database", lambda: _stored_calls(database) > 0, 60, demo)
+    _wait_for("call judged by the worker", lambda: _evaluated_calls(database) > 0, 60, demo)
 
     opener, landing = _sign_in(demo.url, "officer", accounts["officer"])
     with opener.open(f"{demo.url}/", timeout=10) as response:
@@ -277,6 +292,45 @@ def test_demo_runs_and_stops_cleanly_on_ctrl_c(demo: DemoRun) -> None:
     assert not left, f"left running after Ctrl-C: {left}"
     demo.closed.wait(5)
     assert "stopped; nothing left running." in demo.stderr
+
+
+def _child_running(demo: DemoRun, subcommand: str) -> Proc:
+    """The demo's child process running ``callcenter <subcommand>``."""
+    for proc in _tree(demo.process.pid):
+        with contextlib.suppress(OSError):
+            argv = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+            if b"callcenter.cli" in argv and subcommand.encode() in argv:
+                fields = _stat(proc.pid)
+                if fields is not None and int(fields[1]) == demo.process.pid:
+                    return proc
+    pytest.fail(f"no `{subcommand}` child of the demo:\n{demo.stderr}")
+
+
+def test_a_part_that_dies_is_named_and_the_demo_exits_non_zero(demo: DemoRun) -> None:
+    tree = _tree(demo.process.pid)
+    listener = _child_running(demo, "listen")
+    os.kill(listener.pid, signal.SIGKILL)
+
+    # announced at once, in one line, while the demo is still there to say it
+    _wait_for(
+        "the dead listener announced",
+        lambda: any(line.startswith("FAILED: the listener") for line in demo.lines),
+        30,
+        demo,
+    )
+    (announced,) = [line for line in demo.lines if line.startswith("FAILED: ")]
+    assert f"(pid {listener.pid}) was killed by SIGKILL (exit code -9)" in announced
+    assert str(demo.instance.resolve() / "logs" / "listen.log") in announced
+
+    assert demo.process.wait(30) == 1, demo.stderr
+    demo.closed.wait(5)
+    assert "stopped; nothing left running, but 1 part failed:" in demo.stderr
+    assert "stopped; nothing left running." not in demo.stderr
+    assert "logged in to PBX demo" in demo.stderr  # the end of the listener's log
+    deadline = time.monotonic() + 5
+    while (left := _left_over(tree)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, f"left running after a part died: {left}"
 
 
 def test_demo_killed_takes_its_children_along(demo: DemoRun) -> None:

@@ -87,3 +87,16 @@ def test_rebuilding_a_table_in_a_migration_keeps_the_rows_pointing_to_it(
 
     with migrated_engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(CallLeg)) == 2
+
+
+def test_the_outbox_sweep_reads_partial_indexes_of_unevaluated_rows(
+    migrated_engine: Engine,
+) -> None:
+    inspector = inspect(migrated_engine)
+    for table in ("calls", "device_events"):
+        (index,) = [
+            i for i in inspector.get_indexes(table) if i["name"] == f"ix_{table}_unevaluated"
+        ]
+        assert index["column_names"] == ["created_at"]
+        where = next(v for k, v in index.get("dialect_options", {}).items() if k.endswith("_where"))
+        assert "evaluated_at is null" in str(where).lower()

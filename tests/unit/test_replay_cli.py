@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.ami.transcripts import read_events
+from callcenter.tracking.tracker import CallTracker
 from tests.unit.helpers import FIXTURES
 
 ANSWERED_AMI = FIXTURES / "asterisk20" / "answered.ami"
@@ -118,6 +120,29 @@ def test_unknown_event_and_event_without_linkedid(tmp_path: Path) -> None:
     assert [c["linkedid"] for c in calls(objects)] == [ANSWERED_ID]
     assert "without a Linkedid" in stderr
     assert "odd.jsonl:4" in stderr  # the bad JSON line is named, with its line number
+    assert "unknown type 'SomethingNewInAsterisk42'" in stderr
+
+
+def test_unknown_event_type_is_reported_once_and_documented_ones_never() -> None:
+    warnings: list[str] = []
+    tracker = CallTracker(on_warning=warnings.append)
+    for _ in range(3):
+        tracker.feed({"Event": "SomethingNewInAsterisk42", "Uniqueid": "1.1"})
+    # documented events the tracker has no use for are normal traffic, not warnings
+    tracker.feed({"Event": "VarSet", "Uniqueid": "1.1", "Variable": "X", "Value": "1"})
+    tracker.feed({"Event": "RTCPSent", "Uniqueid": "1.1"})
+    assert len(warnings) == 1
+    assert "SomethingNewInAsterisk42" in warnings[0]
+
+
+def test_no_fixture_raises_an_unknown_event_warning() -> None:
+    """Every event type in the real transcripts is one Asterisk documents."""
+    for path in sorted(FIXTURES.rglob("*.json*")):
+        warnings: list[str] = []
+        tracker = CallTracker(on_warning=warnings.append)
+        for event in read_events(path, on_warning=warnings.append):
+            tracker.feed(event)
+        assert not [w for w in warnings if "unknown type" in w], path
 
 
 def test_unreadable_file_is_an_error_but_the_others_replay(tmp_path: Path) -> None:

@@ -223,3 +223,23 @@ def test_interleaved_in_time_order(tmp_path: Path) -> None:
     assert objects[1]["detail"].startswith("desk phone offline for 10.0 s")
     assert objects[3]["linkedid"] == objects[2]["linkedid"]
     assert approx(20.0, abs=0.1) == objects[2]["ring_seconds"]
+
+
+# --------------------------------------------------------------------------- monitored hours
+
+
+def test_calls_outside_the_monitored_hours_raise_nothing(tmp_path: Path) -> None:
+    # pj_no_answer (19:42 Beijing) and pj_two_missed (19:45) ring unanswered on 12345: a
+    # streak. The workers judge a line only in its monitored hours; so does the replay.
+    paths = (PJSIP / "pj_no_answer.jsonl", PJSIP / "pj_two_missed.jsonl")
+    around_the_clock = replay(*paths, cfg=loaded(config(tmp_path, schedule="24h")))
+    office_hours = replay(*paths, cfg=loaded(config(tmp_path, schedule="08:00-18:00")))
+    evenings = replay(*paths, cfg=loaded(config(tmp_path, schedule="Mon-Sun 18:00-08:30")))
+
+    kinds = [o["kind"] for o in around_the_clock if o["type"] == "violation"]
+    assert "unanswered" in kinds and "unmanned" in kinds
+    assert [o for o in office_hours if o["type"] == "violation"] == []
+    assert [o for o in office_hours if o["type"] == "call"] == [
+        o for o in around_the_clock if o["type"] == "call"
+    ], "the calls themselves are printed as before"
+    assert evenings == around_the_clock, "a span across midnight covers 19:42"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from pathlib import Path
 
 import pytest
@@ -206,6 +207,63 @@ def test_truncated_gzip_warns_and_keeps_what_was_read(tmp_path: Path) -> None:
     assert 0 < len(events) < len(read(ANSWERED_JSONL)[0])
     assert len(warnings) == 1
     assert "truncated" in warnings[0]
+
+
+def _complete_lines(compressed: bytes) -> list[bytes]:
+    """The whole lines a streaming decompressor gets out of a (cut) gzip member."""
+    text = zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(compressed)
+    return text.split(b"\n")[:-1]
+
+
+def _events_in(lines: list[bytes]) -> list[dict[str, object]]:
+    objects = [json.loads(line) for line in lines if line.strip()]
+    return [
+        {k: v for k, v in obj.items() if k[:1] != "_" or k == "_recv"}
+        for obj in objects
+        if "Event" in obj
+    ]
+
+
+def test_member_appended_after_a_truncated_one_is_read_past_the_damage(tmp_path: Path) -> None:
+    """Older listener runs appended a gzip member to a file a crash had cut off: every
+    event before the damage and every event of the later member are read back."""
+    first = ANSWERED_JSONL.read_bytes()
+    later = (ASTERISK20 / "busy_dnd.jsonl").read_bytes()
+    cut = gzip.compress(first, mtime=0)
+    cut = cut[: len(cut) // 2]
+    path = tmp_path / "2026-11-23.jsonl.gz"
+    path.write_bytes(gzip.compress(first, mtime=0) + cut + gzip.compress(later, mtime=0))
+    events, warnings = read(path)
+    before = _events_in(first.splitlines())
+    kept = _events_in(_complete_lines(cut))
+    after = _events_in(later.splitlines())
+    assert kept and len(kept) < len(before)
+    assert events[: len(before) + len(kept)] == before + kept
+    assert events[-len(after) :] == after
+    assert len(events) == len(before) + len(kept) + len(after)
+    damaged = [w for w in warnings if "damaged" in w]
+    assert len(damaged) == 1 and str(path) in damaged[0]
+    assert "resumes" in damaged[0]
+
+
+def test_damaged_gzip_with_nothing_after_it_keeps_what_came_before(tmp_path: Path) -> None:
+    whole = gzip.compress(ANSWERED_JSONL.read_bytes())
+    path = tmp_path / "2026-11-23.jsonl.gz"
+    path.write_bytes(whole + b"\x1f\x8b\x08\x00garbage that is no deflate stream")
+    events, warnings = read(path)
+    assert events == _events_in(ANSWERED_JSONL.read_bytes().splitlines())
+    assert len(warnings) == 1 and "damaged" in warnings[0]
+
+
+def test_truncated_gzip_ami_transcript_keeps_what_was_read(tmp_path: Path) -> None:
+    whole = gzip.compress(ANSWERED_AMI.read_bytes())
+    path = tmp_path / "capture.ami.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    events, warnings = read(path)
+    full, _ = read(ANSWERED_AMI)
+    assert 0 < len(events) < len(full)
+    assert events == full[: len(events)]
+    assert any("truncated" in w and str(path) in w for w in warnings)
 
 
 def test_not_a_gzip_file(tmp_path: Path) -> None:

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from callcenter.web import create_app
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
@@ -43,6 +42,7 @@ from callcenter.config import load_config
 from callcenter.store.accounts import User
 from callcenter.store.migrate import upgrade
 from callcenter.store.org import Unit
+from callcenter.web import create_app
 
 SECRET_KEY = "test-secret-key-not-for-production-0123456789"
 CHROMIUM = "/usr/bin/chromium"

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from callcenter.web.audit import AuditTrailImmutable, audit, changed_fields, model_snapshot
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -15,6 +14,7 @@ from werkzeug.security import check_password_hash
 
 from callcenter.store.accounts import AuditEntry, User
 from callcenter.store.org import Unit
+from callcenter.web.audit import AuditTrailImmutable, audit, changed_fields, model_snapshot
 
 from .conftest import Tree, extract_csrf_token, password_for
 

@@ -20,7 +20,15 @@ from callcenter.live import LiveState
 from callcenter.store.duty import DeviceEvent, Shift
 from callcenter.tracking.records import RingingCall
 from tests.web.conftest import Tree
-from tests.web.test_calls import LINE_A, LINE_B, add_call, add_callback, add_line, signed_in
+from tests.web.test_calls import (
+    LINE_A,
+    LINE_B,
+    add_call,
+    add_callback,
+    add_line,
+    earlier_today,
+    signed_in,
+)
 
 
 @pytest.fixture(scope="module")
@@ -110,9 +118,9 @@ def test_board_shows_lines_shift_and_todays_open_callbacks(
                 leader="王五",
             )
         )
-    today = add_call(app_db, LINE_A, now - timedelta(minutes=3), caller="13800000077")
+    today = add_call(app_db, LINE_A, earlier_today(3), caller="13800000077")
     old = add_call(app_db, LINE_A, now - timedelta(days=3), caller="13800000066")
-    other_unit = add_call(app_db, LINE_B, now - timedelta(minutes=3), caller="13800000055")
+    other_unit = add_call(app_db, LINE_B, earlier_today(3), caller="13800000055")
     for call_id in (today, old, other_unit):
         add_callback(app_db, call_id)
     signed_in(login, english, "officer_a")

@@ -35,6 +35,17 @@ LINE_A = "12345"
 LINE_B = "67890"
 
 
+def earlier_today(minutes: float) -> datetime:
+    """``minutes`` ago, but never before midnight in the units' zone (UTC+8).
+
+    The board lists only today's missed calls: a test that runs just after local
+    midnight must still place its call on today.
+    """
+    now = datetime.now(CST)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(now - timedelta(minutes=minutes), midnight).astimezone(UTC)
+
+
 # --------------------------------------------------------------------------- factories
 
 

@@ -12,12 +12,12 @@ from typing import Any
 
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
-from callcenter.web.i18n import localdate, localtime, to_local
 from flask import Flask, render_template_string
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from callcenter.store.accounts import AuditEntry, User
+from callcenter.web.i18n import localdate, localtime, to_local
 
 from .conftest import Tree, extract_csrf_token
 

@@ -19,7 +19,7 @@ from callcenter.live import LiveState
 from callcenter.store.duty import Callback, LogEntry, LogEntryCall
 from callcenter.tracking.records import RingingCall
 from tests.web.conftest import Tree
-from tests.web.test_calls import LINE_A, add_call, add_callback, add_line
+from tests.web.test_calls import LINE_A, add_call, add_callback, add_line, earlier_today
 
 pytestmark = pytest.mark.redis
 
@@ -69,9 +69,7 @@ def test_officer_sees_ringing_call_tags_missed_call_and_records_callback(
     listener: LiveState,
 ) -> None:
     add_line(app_db, tree.a, LINE_A, desk_phones=("SIP/duty1",), name="甲县值班室")
-    missed = add_call(
-        app_db, LINE_A, datetime.now(UTC) - timedelta(minutes=10), caller="13811112222"
-    )
+    missed = add_call(app_db, LINE_A, earlier_today(10), caller="13811112222")
     callback_id = add_callback(app_db, missed)
     listener.set_listener_status(True)
 

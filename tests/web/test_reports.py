@@ -36,7 +36,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from callcenter.web.reports.table import COLUMNS
 from flask import Flask
 from flask.testing import FlaskClient
 from openpyxl import load_workbook
@@ -46,6 +45,7 @@ from callcenter.reports import Period, hour_of_day, missed_call_report, offset_s
 from callcenter.store.duty import Callback, Violation, ViolationCall
 from callcenter.store.models import Call
 from callcenter.store.org import DutyLine, Unit
+from callcenter.web.reports.table import COLUMNS
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=SHANGHAI).astimezone(UTC)

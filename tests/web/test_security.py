@@ -6,10 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from callcenter.web import security
-from callcenter.web.auth.account import Account
-from callcenter.web.auth.sessions import PUBLIC_ENDPOINTS
-from callcenter.web.extensions import db
 from flask import Blueprint, Flask
 from flask.testing import FlaskClient
 from flask_login import login_required
@@ -18,6 +14,10 @@ from werkzeug.routing import AnyConverter, Rule, UUIDConverter
 from werkzeug.routing.converters import NumberConverter
 
 from callcenter.store.accounts import User
+from callcenter.web import security
+from callcenter.web.auth.account import Account
+from callcenter.web.auth.sessions import PUBLIC_ENDPOINTS
+from callcenter.web.extensions import db
 
 from .conftest import Tree, extract_csrf_token
 
@@ -318,9 +318,8 @@ def test_security_headers(client: FlaskClient) -> None:
 
 
 def test_production_refuses_to_start_without_a_secret(tmp_path: Any) -> None:
-    from callcenter.web import InsecureConfigError, create_app
-
     from callcenter.config import load_config
+    from callcenter.web import InsecureConfigError, create_app
 
     url = f"sqlite:///{tmp_path / 'x.db'}"
     config = load_config(None, env={}, overrides={"database.url": url})

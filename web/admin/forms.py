@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from callcenter.web.auth.passwords import MAX_PASSWORD_LENGTH
-from callcenter.web.forms import choices
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import Field, Form, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp, ValidationError
+
+from callcenter.web.auth.passwords import MAX_PASSWORD_LENGTH
+from callcenter.web.forms import choices
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,63}$"
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from callcenter.web.admin import bp
-from callcenter.web.audit import changed_fields
-from callcenter.web.extensions import db
-from callcenter.web.security import ADMIN, roles_required
 from flask import abort, render_template, request, url_for
 from flask_login import login_required
 from sqlalchemy import select
 
 from callcenter.store.accounts import AuditEntry, User
+from callcenter.web.admin import bp
+from callcenter.web.audit import changed_fields
+from callcenter.web.extensions import db
+from callcenter.web.security import ADMIN, roles_required
 
 PAGE_SIZE = 50
 

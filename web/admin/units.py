@@ -5,6 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+from werkzeug.wrappers import Response
+
+from callcenter.store.accounts import User
+from callcenter.store.org import DutyLine, Unit
 from callcenter.web.admin import bp
 from callcenter.web.admin.forms import UnitForm
 from callcenter.web.audit import audit, model_snapshot
@@ -19,14 +27,6 @@ from callcenter.web.security import (
     roles_required,
     visible_unit_ids,
 )
-from flask import abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
-from flask_login import current_user, login_required
-from sqlalchemy import func, select
-from werkzeug.wrappers import Response
-
-from callcenter.store.accounts import User
-from callcenter.store.org import DutyLine, Unit
 
 UNIT_FIELDS = ("name", "parent_id", "timezone")
 

@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from callcenter.store.accounts import User
+from callcenter.store.org import Unit
 from callcenter.web.admin import bp
 from callcenter.web.admin.forms import PasswordResetForm, UserForm
 from callcenter.web.audit import audit, model_snapshot
@@ -23,14 +31,6 @@ from callcenter.web.security import (
     role_label,
     roles_required,
 )
-from flask import abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
-from flask_login import current_user, login_required
-from sqlalchemy import select
-from werkzeug.wrappers import Response
-
-from callcenter.store.accounts import User
-from callcenter.store.org import Unit
 
 USER_FIELDS = (
     "username",

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from callcenter.web.admin import bp
-from callcenter.web.extensions import db
-from callcenter.web.security import ADMIN, UNIT_ADMIN, roles_required
 from flask import render_template
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from callcenter.store.accounts import AuditEntry, User
 from callcenter.store.org import Unit
+from callcenter.web.admin import bp
+from callcenter.web.extensions import db
+from callcenter.web.security import ADMIN, UNIT_ADMIN, roles_required
 
 
 @bp.get("/")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from callcenter.web.auth.passwords import MAX_PASSWORD_LENGTH
-from callcenter.web.forms import choices
-from callcenter.web.i18n import LANGUAGE_NAMES
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
+
+from callcenter.web.auth.passwords import MAX_PASSWORD_LENGTH
+from callcenter.web.forms import choices
+from callcenter.web.i18n import LANGUAGE_NAMES
 
 
 class LoginForm(FlaskForm):

@@ -5,9 +5,6 @@ from __future__ import annotations
 import hmac
 import time
 
-from callcenter.web.auth import bp
-from callcenter.web.auth.account import Account
-from callcenter.web.extensions import login_manager, sessions
 from flask import current_app, flash, jsonify, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
@@ -16,6 +13,9 @@ from werkzeug.wrappers import Response
 
 from callcenter.store.accounts import User
 from callcenter.store.org import Unit
+from callcenter.web.auth import bp
+from callcenter.web.auth.account import Account
+from callcenter.web.extensions import login_manager, sessions
 
 __all__ = ["PUBLIC_ENDPOINTS", "end_session", "start_session"]
 

@@ -5,15 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from callcenter.web.audit import audit
-from callcenter.web.auth import bp
-from callcenter.web.auth.account import Account
-from callcenter.web.auth.forms import LanguageForm, LoginForm, PasswordChangeForm
-from callcenter.web.auth.passwords import hash_password, password_problems, verify_password
-from callcenter.web.auth.sessions import end_session, start_session
-from callcenter.web.extensions import db, limiter
-from callcenter.web.i18n import LANGUAGES
-from callcenter.web.security import first_page
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -23,6 +14,15 @@ from werkzeug.wrappers import Response
 from callcenter.store.accounts import User
 from callcenter.store.org import Unit
 from callcenter.store.types import utcnow
+from callcenter.web.audit import audit
+from callcenter.web.auth import bp
+from callcenter.web.auth.account import Account
+from callcenter.web.auth.forms import LanguageForm, LoginForm, PasswordChangeForm
+from callcenter.web.auth.passwords import hash_password, password_problems, verify_password
+from callcenter.web.auth.sessions import end_session, start_session
+from callcenter.web.extensions import db, limiter
+from callcenter.web.i18n import LANGUAGES
+from callcenter.web.security import first_page
 
 
 def _login_rate_limit() -> str:

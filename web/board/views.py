@@ -16,12 +16,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from callcenter.web.board import bp
-from callcenter.web.board.live import LiveUnavailableError, live_state
-from callcenter.web.board.state import board_state, parse_iso
-from callcenter.web.extensions import db
-from callcenter.web.i18n import localtime
-from callcenter.web.security import visible_unit_ids
 from flask import Response, current_app, jsonify, render_template, url_for
 from flask_babel import get_timezone
 from flask_babel import gettext as _
@@ -29,6 +23,12 @@ from flask_login import login_required
 from sqlalchemy import select
 
 from callcenter.store.org import DutyLine
+from callcenter.web.board import bp
+from callcenter.web.board.live import LiveUnavailableError, live_state
+from callcenter.web.board.state import board_state, parse_iso
+from callcenter.web.extensions import db
+from callcenter.web.i18n import localtime
+from callcenter.web.security import visible_unit_ids
 
 log = logging.getLogger(__name__)
 

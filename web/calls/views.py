@@ -11,13 +11,6 @@ import logging
 from typing import Any
 
 import redis
-from callcenter.web.audit import audit
-from callcenter.web.board.live import LiveUnavailableError, redis_client
-from callcenter.web.calls import bp
-from callcenter.web.calls.filters import OUTCOME_CHOICES, parse_filters
-from callcenter.web.calls.timeline import hangup_cause_text, timeline
-from callcenter.web.extensions import db
-from callcenter.web.security import ADMIN, can_edit_unit, require_visible, visible_unit_ids
 from flask import (
     Response,
     abort,
@@ -46,6 +39,13 @@ from callcenter.queries.calls import (
 )
 from callcenter.store.duty import LogEntry
 from callcenter.store.org import DutyLine, Unit
+from callcenter.web.audit import audit
+from callcenter.web.board.live import LiveUnavailableError, redis_client
+from callcenter.web.calls import bp
+from callcenter.web.calls.filters import OUTCOME_CHOICES, parse_filters
+from callcenter.web.calls.timeline import hangup_cause_text, timeline
+from callcenter.web.extensions import db
+from callcenter.web.security import ADMIN, can_edit_unit, require_visible, visible_unit_ids
 
 log = logging.getLogger(__name__)
 

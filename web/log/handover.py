@@ -3,10 +3,6 @@ outgoing officer, then by the incoming one (each with their own account)."""
 
 from __future__ import annotations
 
-from callcenter.web.extensions import db
-from callcenter.web.log import bp, service
-from callcenter.web.log.helpers import now, officer_name, unit_zone
-from callcenter.web.security import can_edit_unit, require_editable, visible_unit_ids
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
@@ -15,6 +11,10 @@ from werkzeug.wrappers import Response
 
 from callcenter.store.duty import Handover
 from callcenter.store.org import Unit
+from callcenter.web.extensions import db
+from callcenter.web.log import bp, service
+from callcenter.web.log.helpers import now, officer_name, unit_zone
+from callcenter.web.security import can_edit_unit, require_editable, visible_unit_ids
 
 
 def _unit_or_abort() -> tuple[Unit | None, list[Unit]]:

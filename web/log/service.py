@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from callcenter.web.audit import audit, model_snapshot
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,6 +27,7 @@ from callcenter.store.duty import (
 )
 from callcenter.store.models import Call
 from callcenter.store.org import DutyLine
+from callcenter.web.audit import audit, model_snapshot
 
 __all__ = [
     "CALLBACK_RESULTS",

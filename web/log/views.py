@@ -7,6 +7,16 @@ from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+from sqlalchemy import func, select
+from werkzeug.wrappers import Response
+
+from callcenter.queries.calls import MISSED_OUTCOMES, CallFilters, apply_filters, day_bounds
+from callcenter.store.duty import Callback, Incident, LogEntry, LogEntryCall, Shift
+from callcenter.store.models import Call
+from callcenter.store.org import DutyLine, Unit
 from callcenter.web.extensions import db
 from callcenter.web.log import bp, service
 from callcenter.web.log.helpers import (
@@ -23,16 +33,6 @@ from callcenter.web.security import (
     require_visible,
     visible_unit_ids,
 )
-from flask import abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
-from flask_login import login_required
-from sqlalchemy import func, select
-from werkzeug.wrappers import Response
-
-from callcenter.queries.calls import MISSED_OUTCOMES, CallFilters, apply_filters, day_bounds
-from callcenter.store.duty import Callback, Incident, LogEntry, LogEntryCall, Shift
-from callcenter.store.models import Call
-from callcenter.store.org import DutyLine, Unit
 
 # 突发事件应对法: the four categories and the four levels (Ⅰ most severe).
 INCIDENT_CATEGORIES = ("natural_disaster", "accident", "public_health", "social_security", "other")

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from callcenter.web.extensions import db
-from callcenter.web.security import descendant_unit_ids, visible_unit_ids
-from callcenter.web.violations.decisions import now
 from flask import current_app, request
 from flask_login import current_user
 
 from callcenter.reports import Period, ReportError, zone_of
 from callcenter.store.org import Unit
+from callcenter.web.extensions import db
+from callcenter.web.security import descendant_unit_ids, visible_unit_ids
+from callcenter.web.violations.decisions import now
 
 __all__ = ["ReportParams", "read_params"]
 

@@ -15,6 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response, current_app, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+from sqlalchemy import select
+
+from callcenter.reports import MissedCallReport, missed_call_report
+from callcenter.scoring import BASE_POINTS
+from callcenter.store.org import Unit
 from callcenter.web.extensions import db
 from callcenter.web.reports import bp
 from callcenter.web.reports.params import ReportParams, read_params
@@ -32,14 +40,6 @@ from callcenter.web.reports.table import (
 from callcenter.web.security import ALL_ROLES, roles_required, visible_unit_ids
 from callcenter.web.violations.decisions import assessment_table, now
 from callcenter.web.violations.views import violation_kind_label
-from flask import Response, current_app, redirect, render_template, url_for
-from flask_babel import gettext as _
-from flask_login import login_required
-from sqlalchemy import select
-
-from callcenter.reports import MissedCallReport, missed_call_report
-from callcenter.scoring import BASE_POINTS
-from callcenter.store.org import Unit
 
 
 def _report(params: ReportParams) -> MissedCallReport:

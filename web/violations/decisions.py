@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from callcenter.web.audit import audit, model_snapshot
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from callcenter.scoring import deduction_for, make_table
 from callcenter.store.duty import Violation
+from callcenter.web.audit import audit, model_snapshot
 
 __all__ = [
     "AUDITED_FIELDS",

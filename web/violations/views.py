@@ -22,6 +22,23 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_timezone
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from sqlalchemy import ColumnElement, and_, or_, select
+from werkzeug.wrappers import Response
+
+from callcenter.store.accounts import AuditEntry, User
+from callcenter.store.duty import (
+    VIOLATION_KINDS,
+    VIOLATION_STATES,
+    Violation,
+    ViolationCall,
+)
+from callcenter.store.models import Call
+from callcenter.store.org import DutyLine, Unit
 from callcenter.web.extensions import db
 from callcenter.web.security import (
     ALL_ROLES,
@@ -47,23 +64,6 @@ from callcenter.web.violations.decisions import (
     reason_label,
 )
 from callcenter.web.violations.decisions import explain as record_explanation
-from flask import abort, flash, redirect, render_template, request, url_for
-from flask_babel import get_timezone
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
-from sqlalchemy import ColumnElement, and_, or_, select
-from werkzeug.wrappers import Response
-
-from callcenter.store.accounts import AuditEntry, User
-from callcenter.store.duty import (
-    VIOLATION_KINDS,
-    VIOLATION_STATES,
-    Violation,
-    ViolationCall,
-)
-from callcenter.store.models import Call
-from callcenter.store.org import DutyLine, Unit
 
 PAGE_SIZE = 50
 
