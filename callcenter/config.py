@@ -35,6 +35,9 @@ key                               default                               meaning
 ``ami.pbx[].username``            ``"callcenter"``                      AMI user
 ``ami.pbx[].secret``              ``ami.secret``                        AMI secret
 ``ami.pbx[].reconnect_max_seconds`` ``60.0``                            reconnect back-off cap
+``ami.pbx[].ping_interval_seconds`` ``10.0``                            AMI Ping period
+``ami.pbx[].ping_timeout_seconds`` ``10.0``                             silence = link dead
+``ami.pbx[].login_timeout_seconds`` ``10.0``                            Login answer wait
 ``ami.pbx[].originate_context``   ``"from-internal"``                   click-to-call context
 ``web.secret_key``                none (required in production)         Flask secret key
 ``web.language``                  ``"zh_CN"``                           default UI language
@@ -144,6 +147,11 @@ class PbxConfig:
     secret: str | None = field(default=None, repr=False, metadata=_SECRET)
     reconnect_max_seconds: float = 60.0
     originate_context: str = "from-internal"  # where click-to-call dials the number
+    # A PBX that stops answering over a connection that stays open (a pulled cable) is
+    # noticed within ping_interval + ping_timeout seconds, then reconnected.
+    ping_interval_seconds: float = 10.0
+    ping_timeout_seconds: float = 10.0
+    login_timeout_seconds: float = 10.0  # no answer to Login (nor banner): give up, retry
 
 
 @dataclass(frozen=True, slots=True)
@@ -688,6 +696,9 @@ def _validate(config: Config) -> None:
             raise fail(f"{key}.port", f"must be a TCP port (1-65535), got {pbx.port}")
         if pbx.reconnect_max_seconds <= 0:
             raise fail(f"{key}.reconnect_max_seconds", "must be greater than 0")
+        for name in ("ping_interval_seconds", "ping_timeout_seconds", "login_timeout_seconds"):
+            if getattr(pbx, name) <= 0:
+                raise fail(f"{key}.{name}", "must be greater than 0")
 
     numbers: set[str] = set()
     for i, line in enumerate(config.lines):

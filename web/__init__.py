@@ -1,8 +1,9 @@
 """The Flask console (installed as ``callcenter.web``): app factory and blueprint wiring.
 
 One blueprint per console feature, each in its own package (``auth``, ``board``, ``calls``,
-``log``, ``violations``, ``reports``, ``admin``); extensions live in ``extensions.py`` and
-are bound here with ``init_app``. Models never call ``url_for`` or enqueue jobs.
+``log``, ``violations``, ``reports``, ``roster``, ``lines``, ``admin``); extensions live in
+``extensions.py`` and are bound here with ``init_app``. Models never call ``url_for`` or
+enqueue jobs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from callcenter.config import Config, load_config
 
 logger = logging.getLogger(__name__)
 
-BLUEPRINTS = ("auth", "board", "calls", "log", "violations", "reports", "admin")
+BLUEPRINTS = ("auth", "board", "calls", "log", "violations", "reports", "roster", "lines", "admin")
 
 SESSION_MAX_SECONDS = 8 * 3600
 SESSION_IDLE_SECONDS = 3600

@@ -312,6 +312,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("log.index", _l("Duty log")),
     NavItem("violations.index", _l("Violations")),
     NavItem("reports.index", _l("Reports"), (UNIT_ADMIN, INSPECTOR, ADMIN)),
+    NavItem("roster.index", _l("Roster")),
+    NavItem("lines.index", _l("Duty lines"), (UNIT_ADMIN, ADMIN)),
     NavItem("admin.index", _l("Admin"), (UNIT_ADMIN, ADMIN)),
 )
 

@@ -11,8 +11,10 @@ then enqueue). On a drop it reconnects with back-off, then re-syncs the channels
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -75,8 +77,10 @@ class FastAmiProtocol(AMIProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.parser = AmiParser(on_warning=lambda text: self.log.warning("AMI stream: %s", text))
+        self.last_received = time.monotonic()  # when bytes last came: the keepalive's clue
 
     def data_received(self, data: bytes) -> None:
+        self.last_received = time.monotonic()
         for message in self.parser.feed(data):
             if "_banner" in message:
                 self.version = message["_banner"].partition("/")[2]
@@ -101,14 +105,37 @@ class FastAmiProtocol(AMIProtocol):
 
 
 class AmiConnection(Manager):
-    """panoramisk's Manager with back-off reconnects, clear login errors and raw events."""
+    """panoramisk's Manager with back-off reconnects, clear login errors and raw events.
 
-    def __init__(self, listener: PbxListener, **config: Any) -> None:
+    It also notices a PBX that stops answering while the TCP connection stays open (a pulled
+    cable, a hung Asterisk), which panoramisk's own Ping never does: every ``ping_interval``
+    seconds a ``Ping`` is sent, and when neither its reply nor any other byte arrived within
+    ``ping_timeout`` the transport is aborted, so the usual reconnect, re-sync and outage
+    path runs. A server that never answers ``Login`` is given up after ``login_timeout``.
+    The timing is ours, in float seconds (panoramisk rounds its ping settings to whole
+    seconds); the socket also gets ``SO_KEEPALIVE`` for the kernel's own probes.
+    """
+
+    def __init__(
+        self,
+        listener: PbxListener,
+        *,
+        ping_interval: float = 10.0,
+        ping_timeout: float = 10.0,
+        login_timeout: float = 10.0,
+        **config: Any,
+    ) -> None:
         super().__init__(protocol_factory=FastAmiProtocol, **config)
         self.listener = listener
+        self.ping_every = ping_interval
+        self.ping_timeout = ping_timeout
+        self.login_timeout = login_timeout
         self.backoff = 1.0
         self.stopping = False
         self._retry_handle: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None  # the login deadline, then the keepalive
+        self._abort_reason: str | None = None
+        self._quiet_for = 0.0
 
     def raw_event(self, message: dict[str, str]) -> None:
         self.listener.on_event(message)
@@ -118,6 +145,8 @@ class AmiConnection(Manager):
 
     def connection_made(self, f: asyncio.Future[Any]) -> None:
         if self.stopping:
+            with contextlib.suppress(Exception):
+                f.result()[0].abort()  # connected while stopping: leave nothing open
             return
         try:
             f.result()
@@ -125,17 +154,28 @@ class AmiConnection(Manager):
             self.listener.note_unreachable(exc)
             self._retry()
             return
-        super().connection_made(f)
+        super().connection_made(f)  # sends Login
+        self._cancel_pinger()
+        protocol = self.protocol
+        if protocol is None:  # pragma: no cover - set by panoramisk just above
+            return
+        _keepalive_socket(protocol.transport)
+        self._set_timer(self.login_timeout, self._login_timed_out, protocol)
 
     def login(self, future: asyncio.Future[Any]) -> bool:
+        self._cancel_timer()
         try:
             ok = super().login(future)
         except Exception as exc:  # the connection died during login
             logger.warning("AMI login to %s interrupted: %s", self.listener.name, exc)
             return False
+        finally:
+            self._cancel_pinger()  # panoramisk's whole-second pinger: ours runs instead
         if ok:
             self.backoff = 1.0
             self.listener.logged_in(self)
+            if self.protocol is not None:
+                self._set_timer(self.ping_every, self._ping, self.protocol)
         else:
             response = future.result()
             self.listener.login_failed(str(response.get("Message") or "refused"))
@@ -146,13 +186,16 @@ class AmiConnection(Manager):
         return bool(ok)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        pinger: asyncio.TimerHandle | None = getattr(self, "pinger", None)
-        if pinger is not None:
-            pinger.cancel()
-            self.pinger = None
+        self._cancel_timer()
+        self._cancel_pinger()
+        self._fail_awaiting(exc)
+        reason, quiet_for = self._abort_reason, self._quiet_for
+        self._abort_reason, self._quiet_for = None, 0.0
         if self.stopping:
             return
-        self.listener.disconnected(exc)
+        if exc is None and reason is not None:
+            exc = TimeoutError(reason)
+        self.listener.disconnected(exc, quiet_for=quiet_for)
         self._retry()
 
     def _retry(self) -> None:
@@ -168,21 +211,109 @@ class AmiConnection(Manager):
         if not self.stopping:
             self.connect()
 
-    def ping(self) -> None:  # pragma: no cover - timer driven
-        if self.protocol is not None and not self.protocol.closed:
-            super().ping()
+    # -- liveness ---------------------------------------------------------------------
+
+    def ping(self) -> None:  # pragma: no cover - panoramisk's timer; ours is _ping
+        self.pinger = None
+
+    def _ping(self, protocol: FastAmiProtocol) -> None:
+        if protocol is not self.protocol or protocol.closed:
+            return
+        sent = time.monotonic()
+        protocol.send({"Action": "Ping"})
+        self._set_timer(self.ping_timeout, self._check_alive, protocol, sent)
+
+    def _check_alive(self, protocol: FastAmiProtocol, sent: float) -> None:
+        """The Ping's reply, or any other byte, came since it was sent: alive."""
+        if protocol is not self.protocol or protocol.closed:
+            return
+        now = time.monotonic()
+        if protocol.last_received >= sent:
+            self._set_timer(max(0.0, sent + self.ping_every - now), self._ping, protocol)
+            return
+        quiet = now - protocol.last_received
+        self._abort(
+            protocol,
+            f"no reply to Ping within {self.ping_timeout:g} s (nothing received for {quiet:.1f} s)",
+            quiet_for=quiet,
+        )
+
+    def _login_timed_out(self, protocol: FastAmiProtocol) -> None:
+        if protocol is not self.protocol or protocol.closed or self.authenticated:
+            return
+        self.listener.login_timed_out(self.login_timeout)
+        self._abort(protocol, f"no answer to Login within {self.login_timeout:g} s")
+
+    def _abort(self, protocol: FastAmiProtocol, reason: str, quiet_for: float = 0.0) -> None:
+        """Drop the connection at once (no flush: the peer may never read again).
+
+        ``transport.abort()``, not ``protocol.close()``: panoramisk's close marks the
+        protocol closed, and then its ``connection_lost`` tells nobody, so no reconnect.
+        """
+        self._abort_reason, self._quiet_for = reason, quiet_for
+        protocol.transport.abort()
+
+    def _set_timer(self, delay: float, callback: Callable[..., None], *args: Any) -> None:
+        self._cancel_timer()
+        self._timer = self.loop.call_later(delay, callback, *args)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _cancel_pinger(self) -> None:
+        pinger: asyncio.TimerHandle | None = getattr(self, "pinger", None)
+        if pinger is not None:
+            pinger.cancel()
+            self.pinger = None
+
+    def _fail_awaiting(self, exc: Exception | None) -> None:
+        """Actions in flight at a drop fail now, not at their own timeout.
+
+        panoramisk keeps them to send again after the next ``FullyBooted``; we never do (an
+        ``Originate`` sent twice would dial twice), so their waiters learn of the drop."""
+        error = ConnectionError(f"AMI connection lost: {exc}" if exc else "AMI connection lost")
+        while self.awaiting_actions:
+            future: asyncio.Future[Any] = self.awaiting_actions.popleft().future
+            if not future.done():
+                future.set_exception(error)
+                future.add_done_callback(_consume)
 
     def stop(self) -> None:
         self.stopping = True
+        self._cancel_timer()
         if self._retry_handle is not None:
             self._retry_handle.cancel()
         self.close()
+
+
+def _keepalive_socket(transport: asyncio.BaseTransport) -> None:
+    """TCP keepalive probes: the kernel's own check of a silent peer (a backstop to Ping)."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:  # pragma: no cover - not a socket transport
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3)):
+            option = getattr(socket, name, None)
+            if option is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, option, value)
+    except OSError as exc:  # pragma: no cover - platform without these options
+        logger.debug("TCP keepalive not set: %s", exc)
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 @dataclass
 class Outage:
     started_at: datetime
     last_seq: int | None
+    restarted: bool = False  # the PBX restarted meanwhile: Uniqueid numbers start again
+    began_mono: float | None = None  # time.monotonic() then: durations need no PBX clock
 
 
 class PbxListener:
@@ -206,7 +337,18 @@ class PbxListener:
         originates: Any | None = None,  # a Redis client: serve click-to-call requests
         originate_context: str = "from-internal",
         clock: Callable[[], float] = time.time,
+        resync_timeout: float = 30.0,
+        resync_retry: float = 1.0,
+        ping_interval: float = 10.0,
+        ping_timeout: float = 10.0,
+        login_timeout: float = 10.0,
     ) -> None:
+        self.resync_timeout = resync_timeout
+        self.resync_retry = resync_retry
+        # read at run(): a silent PBX is noticed within ping_interval + ping_timeout seconds
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.login_timeout = login_timeout
         self.name = name
         self.tracker = tracker
         self.sink = sink
@@ -223,11 +365,17 @@ class PbxListener:
         # last state per (endpoint, kind, source, contact): only changes are stored
         self._device_states: dict[tuple[str, str, str, str], str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._pending: list[Call | DeviceChange] = []  # taken from the outbox, not stored yet
+        self._writer_done = False
         self._outage: Outage | None = None
         self._logged_in = False
+        self._logins = 0  # a re-sync belongs to one login: a later login does its own
         self._last_seq: int | None = None
         self._last_event_at: datetime | None = None  # the PBX's clock, from event times
-        self._last_event_wall = 0.0
+        self._last_event_mono = 0.0  # time.monotonic() when that event came
+        self.monotonic: Callable[[], float] = time.monotonic
+        self._stopping = False
+        self._writer: asyncio.Task[Any] | None = None
         self._polling = False
         self.originates = originates
         self.originate_context = originate_context
@@ -242,20 +390,36 @@ class PbxListener:
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         self._connection = AmiConnection(
-            self, loop=loop, ping_delay=10, ping_interval=10, events="on", **self._config
+            self,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            login_timeout=self.login_timeout,
+            loop=loop,
+            events="on",
+            **self._config,
         )
         if self.live is not None:
             await asyncio.to_thread(self.live.clear)  # no stale state from an earlier run
         self._connection.connect()
         ticker = self._spawn(self._tick(stop))
-        writer = self._spawn(self._write())
+        self._writer = self._spawn(self._write())
         if self.originates is not None:
             self._spawn(self._serve_originates())
         await stop.wait()
         ticker.cancel()
+        self._stopping = True
         self._connection.stop()
         self._outbox.put_nowait(None)  # the writer stores what is left, then ends
-        await writer
+        for _ in range(3):  # a writer that fails now gets two more tries
+            try:
+                await self._writer
+                break
+            except Exception:  # already logged by _task_done
+                self._writer = self._spawn(self._write())
+        else:
+            left = [c.linkedid for c in self._pending if isinstance(c, Call)]
+            logger.error("PBX %s: %d finished call(s) NOT stored at shutdown: %s",
+                         self.name, len(left), ", ".join(left))  # fmt: skip
         for task in list(self._tasks):  # a re-sync waiting on a PBX that went quiet
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -265,8 +429,24 @@ class PbxListener:
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        """No background task dies silently; a dead writer is restarted (nothing lost)."""
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            return
+        logger.error(
+            "PBX %s: background task %s failed (%d item(s) kept for the writer)",
+            self.name, getattr(task.get_coro(), "__qualname__", task.get_name()),
+            len(self._pending), exc_info=exc,
+        )  # fmt: skip
+        if task is self._writer and not self._stopping:
+            self._writer = self._spawn(self._write(delay=1.0))
 
     async def _tick(self, stop: asyncio.Event) -> None:
         """Twice a second: live ringing state; every minute of silence: idle calls."""
@@ -289,7 +469,8 @@ class PbxListener:
         """
         if self._last_event_at is None:
             return self._now()
-        return self._last_event_at + timedelta(seconds=self.clock() - self._last_event_wall)
+        elapsed = self.monotonic() - self._last_event_mono  # wall-clock jumps do not count
+        return self._last_event_at + timedelta(seconds=elapsed)
 
     # -- callbacks from the connection ------------------------------------------------
 
@@ -310,16 +491,29 @@ class PbxListener:
             logger.error("%s; retrying with back-off", text)
             self._failure = text
 
+    def login_timed_out(self, seconds: float) -> None:
+        text = (
+            f"PBX {self.name} at {self._config['host']}:{self._config['port']} accepted the "
+            f"connection but did not answer the AMI login within {seconds:g} s (is it the AMI "
+            "port, and is Asterisk running?)"
+        )
+        if text != self._failure:
+            logger.error("%s; retrying with back-off", text)
+            self._failure = text
+
     def logged_in(self, connection: AmiConnection) -> None:
         self._failure = None
         logger.info("logged in to PBX %s (AMI %s)", self.name, connection.protocol.version or "?")
         self._logged_in = True
+        self._logins += 1
         self.connected.set()
         if self.live is not None:
             self._spawn(asyncio.to_thread(self.live.set_listener_status, True, "connected"))
         self._spawn(self._resync(connection))
 
-    def disconnected(self, exc: Exception | None) -> None:
+    def disconnected(self, exc: Exception | None, *, quiet_for: float = 0.0) -> None:
+        """The connection is gone; ``quiet_for``: it had been silent that long already
+        (a PBX that stopped answering), so the outage began that much earlier."""
         self.connected.clear()
         self.resynced.clear()
         if not self._logged_in:
@@ -330,7 +524,11 @@ class PbxListener:
         if self.live is not None:
             self._spawn(asyncio.to_thread(self.live.set_listener_status, False, reason))
         if self._outage is None:
-            self._outage = Outage(self._pbx_now(), self._last_seq)
+            self._outage = Outage(
+                self._pbx_now() - timedelta(seconds=quiet_for),
+                self._last_seq,
+                began_mono=self.monotonic() - quiet_for,
+            )
             self._spawn(self.sink.outage_started(self.name, self._outage.started_at, reason))
 
     # -- events -------------------------------------------------------------------------
@@ -340,7 +538,7 @@ class PbxListener:
         self.events_received += 1
         at = event_time(event)
         if at is not None:
-            self._last_event_at, self._last_event_wall = at, received
+            self._last_event_at, self._last_event_mono = at, self.monotonic()
         if self.archive is not None:
             self.archive.write(event, received)
         uid = event.get("Uniqueid")
@@ -350,6 +548,18 @@ class PbxListener:
                 seq = int(match.group(1))
                 if self._last_seq is None or seq > self._last_seq:
                     self._last_seq = seq
+                outage = self._outage
+                if outage is not None and outage.last_seq is not None and seq < outage.last_seq:
+                    created = _uid_epoch(uid)  # a channel of after the drop, numbered lower
+                    if created is not None and created > outage.started_at.timestamp() + 2:
+                        outage.restarted = True
+        if self._outage is not None and event.get("Event") == "FullyBooted":
+            uptime = event.get("Uptime")
+            gone = (self._pbx_now() - self._outage.started_at).total_seconds()
+            if self._outage.began_mono is not None:  # the PBX's clock may stand still
+                gone = max(gone, self.monotonic() - self._outage.began_mono)
+            if uptime is None or not str(uptime).isdigit() or int(uptime) <= gone + 2:
+                self._outage.restarted = True  # booted during the outage (or cannot tell)
         self._collect(self.tracker.feed(event))
         change = device_change(event, resolve=self._resolve)
         if change is not None:
@@ -369,28 +579,40 @@ class PbxListener:
             self.calls_finished += len(calls)
             self._outbox.put_nowait(calls)
 
-    async def _write(self) -> None:
-        """The one writer: finished calls go to the sink in the order they ended."""
-        done = False
-        while not done:
-            batch: list[Call | DeviceChange] = []
-            item = await self._outbox.get()
-            while True:
-                if item is None:
-                    done = True
-                else:
-                    batch.extend(item)
-                if self._outbox.empty() or done:
-                    break
-                item = self._outbox.get_nowait()
-            calls = [c for c in batch if isinstance(c, Call)]
-            changes = [c for c in batch if isinstance(c, DeviceChange)]
+    async def _write(self, delay: float = 0.0) -> None:
+        """The one writer: finished calls go to the sink in the order they ended.
+
+        A batch stays in ``_pending`` until the sink took it: a writer that dies (and is
+        restarted by :meth:`_task_done`) leaves it for the next one."""
+        if delay:
+            await asyncio.sleep(delay)
+        while True:
+            if not self._pending:
+                if self._writer_done:
+                    return
+                item = await self._outbox.get()
+                while True:
+                    if item is None:
+                        self._writer_done = True
+                    else:
+                        self._pending.extend(item)
+                    if self._outbox.empty() or self._writer_done:
+                        break
+                    item = self._outbox.get_nowait()
+                continue
+            calls = [c for c in self._pending if isinstance(c, Call)]
             if calls:
                 await self.sink.calls_finished(self.name, calls)
+                self._pending = [c for c in self._pending if not isinstance(c, Call)]
                 if self.live is not None:
-                    await asyncio.to_thread(_each, self.live.call_finished, calls)
+                    try:
+                        await asyncio.to_thread(_each, self.live.call_finished, calls)
+                    except Exception:
+                        logger.exception("PBX %s: live state not updated", self.name)
+            changes = [c for c in self._pending if isinstance(c, DeviceChange)]
             if changes:
                 await self.sink.device_changes(self.name, changes)
+            self._pending = []
 
     async def _poll_astdb(self, connection: AmiConnection) -> None:
         """Forwarding and DND switched on at the phone or by a feature code live in AstDB
@@ -468,26 +690,49 @@ class PbxListener:
             )
 
     async def _resync(self, connection: AmiConnection) -> None:
-        """After (re)login: list the channels up now and let the tracker catch up."""
-        try:
-            reply = await asyncio.wait_for(
-                connection.send_action({"Action": "CoreShowChannels"}, as_list=True), timeout=30
-            )
-        except Exception as exc:  # timeout, or the connection died meanwhile
-            logger.warning("PBX %s: CoreShowChannels failed (%s); not re-synced", self.name, exc)
-            return
+        """After (re)login: list the channels up now and let the tracker catch up.
+
+        A failed listing is asked again with back-off while this connection lasts (the next
+        login re-syncs anyway). Channels with events after the listing was asked for are
+        alive whatever it says (``since``)."""
+        delay = self.resync_retry
+        login = self._logins
+        while True:
+            since = self.tracker.event_seq
+            try:
+                # as_list=None: a list when channels follow, one message for an Error (with
+                # as_list=True panoramisk would wait for a list that never comes)
+                reply = await asyncio.wait_for(
+                    connection.send_action({"Action": "CoreShowChannels"}, as_list=None),
+                    timeout=self.resync_timeout,
+                )
+                if not isinstance(reply, list):
+                    raise ResyncRefused(str(reply.get("Message") or reply.get("Response")))
+                break
+            except Exception as exc:  # timeout, or the connection died meanwhile
+                if not self.connected.is_set() or self._logins != login:
+                    logger.warning("PBX %s: CoreShowChannels failed (%s); connection gone, "
+                                   "the next login re-syncs", self.name, exc)  # fmt: skip
+                    return
+                logger.warning("PBX %s: CoreShowChannels failed (%r); retrying in %g s",
+                               self.name, exc, delay)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.reconnect_max)
+                if not self.connected.is_set() or self._logins != login:
+                    return  # gone, or logged in again: that login re-syncs
         messages = reply if isinstance(reply, list) else [reply]
         up = [dict(m) for m in messages if str(m.get("Event", "")) == "CoreShowChannel"]
         up = [{_canonical(k): v for k, v in entry.items()} for entry in up]
         now = self._pbx_now()
-        self._collect(self.tracker.resync(up, now))
+        self._collect(self.tracker.resync(up, now, since=since))
         if self.desk_phones and self.astdb_poll_seconds > 0 and not self._polling:
             self._polling = True
             self._spawn(self._poll_astdb(connection))
         if self._outage is not None:
             outage, self._outage = self._outage, None
-            lost = _estimate_missed_calls(outage.last_seq, up)
-            await self.sink.outage_ended(self.name, now, lost)
+            lost = None if outage.restarted else _estimate_missed_calls(outage.last_seq, up)
+            # never before its start, even if the PBX's clock went back (a restart, NTP)
+            await self.sink.outage_ended(self.name, max(now, outage.started_at), lost)
         self.resynced.set()
         logger.info("PBX %s re-synced: %d channel(s) up", self.name, len(up))
 
@@ -500,6 +745,10 @@ _CANONICAL = {
         "ApplicationData", "BridgeId", "Duration", "ActionID",
     )
 }  # fmt: skip
+
+
+class ResyncRefused(Exception):
+    """The PBX answered ``CoreShowChannels`` with an error (a missing AMI right...)."""
 
 
 def _canonical(key: str) -> str:
@@ -522,6 +771,12 @@ def _estimate_missed_calls(last_seq: int | None, up: list[dict[str, Any]]) -> in
         return 0
     unseen = max(newer) - last_seq - len(newer)
     return max(0, (unseen + 1) // 2)
+
+
+def _uid_epoch(uid: str) -> float | None:
+    """The creation time in an Asterisk Uniqueid ``[system-]<epoch>.<seq>``."""
+    match = re.search(r"(\d+)\.\d+$", uid)
+    return float(match.group(1)) if match else None
 
 
 def _each(func: Callable[[Call], object], calls: list[Call]) -> None:

@@ -53,6 +53,12 @@ Playback:
   client, but one that takes nothing for ``client_stall_timeout`` seconds is disconnected.
 * The live channel state (Newchannel/Newstate/Rename/Hangup, Linkedid changes, bridges,
   dialplan application) is kept to answer ``CoreShowChannels``.
+
+Failures, for the listener's tests: :meth:`AmiReplayServer.cut_off` (a pulled cable: open
+connections stay open but nothing more comes back, new ones get no banner),
+:meth:`AmiReplayServer.fail_next` (an action refused or left unanswered) and
+:meth:`AmiReplayServer.restart` (Asterisk restarting: connections closed, channels gone, a new
+Uniqueid sequence, ``FullyBooted`` at each later login).
 """
 
 from __future__ import annotations
@@ -280,6 +286,10 @@ class _PassRewriter:
             elif self._channels and "/" in value and "-" in value:
                 event[key] = _CHANNEL_IN_TEXT.sub(self._in_text, value)
 
+    def sources(self) -> dict[str, str]:
+        """The identifiers handed out, each with the one of the source it replaced."""
+        return {new: old for old, new in self._ids.items()}
+
     def _channel(self, name: str) -> str:
         match = _CHANNEL_NAME.match(name)
         if match is None:
@@ -439,6 +449,8 @@ class _Client:
         self.authenticated = False
         self.events_on = True
         self.closing = False
+        #: Cut off (see AmiReplayServer.cut_off): open, but sends and answers nothing.
+        self.cut = False
         self.challenge: str | None = None
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._limit = queue_limit
@@ -448,14 +460,14 @@ class _Client:
 
     @property
     def receives_events(self) -> bool:
-        return self.authenticated and self.events_on and not self.closing
+        return self.authenticated and self.events_on and not self.closing and not self.cut
 
     @property
     def backlog(self) -> int:
         return self._queue.qsize()
 
     def send(self, data: bytes) -> bool:
-        if self.closing:
+        if self.closing or self.cut:
             return False
         if self._queue.qsize() >= self._limit:
             _log.warning(
@@ -532,7 +544,9 @@ class AmiReplayServer:
     :attr:`astdb`, :attr:`originate_handler`, :attr:`events_sent`,
     :attr:`events_dropped`, :meth:`pause`, :meth:`resume`, :meth:`pause_on`,
     :meth:`wait_paused`, :meth:`emit`, :meth:`drop_clients`, :meth:`stop_listening`,
-    :meth:`resume_listening`, :meth:`wait_until_finished`.
+    :meth:`resume_listening`, :meth:`wait_until_finished`, :meth:`wait_flushed`,
+    :meth:`cut_off`, :meth:`restore`,
+    :meth:`fail_next`, :meth:`restart`.
     """
 
     def __init__(
@@ -635,6 +649,14 @@ class AmiReplayServer:
         self._last_due_wall = 0.0
         self._last_out: float | None = None
         self._last_play_wall = 0.0
+        # Failure hooks (cut_off, fail_next, restart).
+        self._cut_off = False
+        self._faults: dict[str, list[str | None]] = {}
+        self._rewriter: _PassRewriter | None = None  # ids of this pass (or since a restart)
+        self._dead_ids: set[str] = set()  # source ids of the channels a restart killed
+        self._booted_at: float | None = None  # time.monotonic() of the last restart
+        #: How many times :meth:`restart` ran.
+        self.restarts = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -714,6 +736,17 @@ class AmiReplayServer:
         await self._finished.wait()
         await asyncio.gather(*(c.flushed() for c in list(self._clients)))
 
+    async def wait_flushed(self) -> None:
+        """Wait until every client was handed (written to its socket) all queued so far,
+        e.g. before :meth:`drop_clients`, which loses what is still queued."""
+        clients = list(self._clients)
+        await asyncio.gather(*(c.flushed() for c in clients))
+        while any(
+            c.writer.transport.get_write_buffer_size() and not c.writer.is_closing()
+            for c in clients
+        ):  # drained below the high-water mark is not yet written out
+            await asyncio.sleep(0.01)
+
     @property
     def finished(self) -> bool:
         return self._finished.is_set()
@@ -746,6 +779,62 @@ class AmiReplayServer:
         if clients:
             _log.info("dropped %d AMI client connection(s)", len(clients))
         return len(clients)
+
+    def cut_off(self) -> int:
+        """As if the network cable were pulled: every open connection stays open but gets
+        nothing more (no event, no answer to any action, Ping included), and a connection
+        opened meanwhile gets no banner and no answer either. Events played meanwhile are
+        lost. Returns how many open connections were cut off. See :meth:`restore`."""
+        clients = [c for c in self._clients if not c.cut]
+        self._cut_off = True
+        for client in clients:
+            client.cut = True
+        if clients:
+            _log.info("cut off %d AMI client connection(s)", len(clients))
+        return len(clients)
+
+    def restore(self) -> None:
+        """New connections are served again after :meth:`cut_off`; the connections cut off
+        stay silent (their clients must notice and reconnect)."""
+        self._cut_off = False
+
+    def fail_next(
+        self, action: str, *, times: int = 1, message: str | None = "Internal error"
+    ) -> None:
+        """The next ``times`` ``action`` actions (any client, after login) fail: answered
+        ``Response: Error`` with ``message``, or with ``message=None`` never answered at all
+        (a PBX too busy to answer)."""
+        self._faults.setdefault(action.lower(), []).extend([message] * times)
+
+    def restart(self) -> None:
+        """Restart the PBX, as Asterisk's ``core restart now`` does.
+
+        Logged-in clients get a ``Shutdown`` event, then every connection is closed; no
+        channel is up any more, and the rest of the events of the calls that were up are
+        never played (those calls died with the PBX). The playback goes on with a new
+        Uniqueid sequence (``<epoch>.1`` on) and channel numbering, and from now on every
+        login is followed by ``FullyBooted`` whose ``Uptime`` counts from this restart.
+        """
+        at = self.stream_time()
+        shutdown = encode_message(
+            {"Event": "Shutdown", "Privilege": "system,all", "Timestamp": _format_time(at),
+             "Shutdown": "Cleanly", "Restart": "True"}
+        )  # fmt: skip
+        for client in list(self._clients):
+            if client.receives_events:
+                client.send(shutdown)
+            client.close_after_flush()
+        sent_to_source = {} if self._rewriter is None else self._rewriter.sources()
+        for uniqueid, channel in self._table.channels.items():
+            for value in (uniqueid, channel.fields.get("Linkedid", "")):
+                if value:
+                    self._dead_ids.add(sent_to_source.get(value, value))
+        self._table = _ChannelTable()
+        self._counters = _Counters()
+        self._rewriter = _PassRewriter(self._counters, max(1, self.pass_number))
+        self._booted_at = time.monotonic()
+        self.restarts += 1
+        _log.info("AMI replay: PBX restarted (%d channel(s) lost)", len(self._dead_ids))
 
     # ------------------------------------------------------------------ playback control
 
@@ -815,14 +904,15 @@ class AmiReplayServer:
                 await self._logged_in.wait()
             while not self._closing:
                 self.pass_number += 1
-                rewriter = (
+                self._dead_ids = set()  # a restart kills calls of its own pass only
+                self._rewriter = (
                     _PassRewriter(self._counters, self.pass_number)
-                    if self.pass_number > 1
+                    if self.pass_number > 1 or self._booted_at is not None
                     else None
                 )
                 played = 0
                 for segment in self._segments():
-                    played += await self._play_segment(segment, rewriter)
+                    played += await self._play_segment(segment)
                 if not self.loop or played == 0:
                     break
                 if self.max_passes is not None and self.pass_number >= self.max_passes:
@@ -849,9 +939,7 @@ class AmiReplayServer:
         if self.pass_number == 1 or not isinstance(events, Iterator):
             yield events
 
-    async def _play_segment(
-        self, events: Iterable[Mapping[str, object]], rewriter: _PassRewriter | None
-    ) -> int:
+    async def _play_segment(self, events: Iterable[Mapping[str, object]]) -> int:
         played = 0
         previous: float | None = None
         try:
@@ -873,22 +961,39 @@ class AmiReplayServer:
                 if self._closing:
                     break
                 out_at = at + self._offset
-                out = _outgoing(raw, out_at, keep_stamp=stamped and not self.shift_to_now)
-                if rewriter is not None:
-                    rewriter.rewrite(out, out_at)
+                keep_stamp = stamped and not self.shift_to_now
+                out = self._prepare(raw, out_at, keep_stamp)
+                if out is None:
+                    continue
                 predicate = self._pause_predicate
                 if predicate is not None and predicate(out):
                     self._pause_predicate = None
                     self.pause()
+                    restarts = self.restarts
                     await self._gate()
                     if self._closing:
                         break
+                    if self.restarts != restarts:  # restarted while held: judged anew
+                        out = self._prepare(raw, out_at, keep_stamp)
+                        if out is None:
+                            continue
                 self._last_due_wall = max(self._due(at), time.monotonic())
                 self._play_event(out, out_at)
                 played += 1
         except TranscriptError as exc:
             _log.error("AMI replay: %s; rest of the file skipped", exc)
         return played
+
+    def _prepare(
+        self, raw: Mapping[str, object], at: float, keep_stamp: bool
+    ) -> dict[str, str] | None:
+        """The event as it will be sent, or None for one of a call a restart killed."""
+        out = _outgoing(raw, at, keep_stamp=keep_stamp)
+        if self._dead_ids and _mentions(out, self._dead_ids):
+            return None  # a call that was up at a restart: it died with the PBX
+        if self._rewriter is not None:
+            self._rewriter.rewrite(out, at)
+        return out
 
     def _fresh_start(self, gap: float) -> float:
         """A start time for a segment that has no times of its own."""
@@ -991,6 +1096,7 @@ class AmiReplayServer:
             self._handlers.add(task)
             task.add_done_callback(self._handlers.discard)
         client = _Client(writer, self.client_queue_limit)
+        client.cut = self._cut_off
         if self._closing:
             writer.transport.abort()
             return
@@ -1011,7 +1117,7 @@ class AmiReplayServer:
                 if not data:
                     break
                 for message in parser.feed(data):
-                    if BANNER_KEY in message:
+                    if BANNER_KEY in message or client.cut:
                         continue
                     await self._handle_action(client, message)
                     if client.closing:
@@ -1038,6 +1144,12 @@ class AmiReplayServer:
         name = action.lower()
         if not client.authenticated and name not in {"login", "challenge", "logoff"}:
             self._respond(client, action_id, "Error", "Permission denied")
+            return
+        faults = self._faults.get(name)
+        if faults:
+            message_text = faults.pop(0)
+            if message_text is not None:
+                self._respond(client, action_id, "Error", message_text)
             return
         handler = self._actions.get(name)
         if handler is None:
@@ -1085,6 +1197,12 @@ class AmiReplayServer:
         if "events" in headers:
             client.events_on = headers["events"].strip().lower() != "off"
         self._respond(client, action_id, "Success", "Authentication accepted")
+        if self._booted_at is not None and client.events_on:  # after a restart()
+            uptime = str(int(time.monotonic() - self._booted_at))
+            booted = {"Event": "FullyBooted", "Privilege": "system,all",
+                      "Timestamp": _format_time(self.stream_time()), "Uptime": uptime,
+                      "LastReload": uptime, "Status": "Fully Booted"}  # fmt: skip
+            client.send(encode_message(booted))
         _log.info("AMI client %s logged in as %r", client.name, headers.get("username", ""))
         self._logged_in.set()
 
@@ -1350,6 +1468,11 @@ class _Headers(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._message!r})"
+
+
+def _mentions(event: Mapping[str, str], ids: set[str]) -> bool:
+    """Whether any ``*Uniqueid``/``*Linkedid`` of ``event`` is one of ``ids``."""
+    return any(value in ids for key, value in event.items() if _key_kind(key) == _KEY_ID)
 
 
 def _with_timestamp(event: dict[str, str], stamp: str) -> dict[str, str]:

@@ -51,6 +51,12 @@ def judge_call(call: Call, policy: LinePolicy) -> list[Violation]:
         )
     if call.forwarded_to is not None:
         by = f", answered by {call.answered_by}" if call.answered_by else ""
+        forwarded: str | None = f"forwarded to {call.forwarded_to}{by}"
+    elif off_the_desk(call, policy):
+        forwarded = f"answered by {call.answered_by}, not a desk phone of {policy.number}"
+    else:
+        forwarded = None
+    if forwarded is not None:
         out.append(
             Violation(
                 "forwarded",
@@ -58,11 +64,21 @@ def judge_call(call: Call, policy: LinePolicy) -> list[Violation]:
                 call.line,
                 call.answered_by or rang_endpoint(call),
                 call.started_at,
-                f"forwarded to {call.forwarded_to}{by}",
+                forwarded,
                 (call.linkedid,),
             )
         )
     return out
+
+
+def off_the_desk(call: Call, policy: LinePolicy) -> bool:
+    """Answered by an endpoint that is not one of the line's desk phones (as the policy
+    stands now, which the console edits: the tracker only knew the config's desk phones)."""
+    return (
+        call.answered_by is not None
+        and bool(policy.desk_phones)
+        and call.answered_by not in policy.desk_phones
+    )
 
 
 def in_monitored_hours(call: Call, policy: LinePolicy, tz: str = DEFAULT_TIMEZONE) -> bool:

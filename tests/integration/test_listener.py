@@ -141,6 +141,7 @@ def test_a_dropped_connection_loses_no_call_and_records_the_outage(
             async def body() -> None:
                 await server.wait_paused()
                 await wait_for(lambda: listener.resynced.is_set())
+                await server.wait_flushed()  # the drop comes after what was sent, not amid it
                 server.drop_clients()
                 await wait_for(lambda: not listener.connected.is_set())
                 await wait_for(lambda: listener.resynced.is_set())  # back, re-synced

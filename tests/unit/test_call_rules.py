@@ -91,3 +91,23 @@ def test_the_same_call_answered_by_a_desk_phone_is_no_violation() -> None:
     assert call.outcome == "answered"
     assert call.forwarded_to is None
     assert judge_call(call, policy_of(scenario.line, *scenario.desk_phones)) == []
+
+
+def test_desk_phones_edited_after_the_call_was_tracked_are_what_judges_it() -> None:
+    """The listener tracked with the config's desk phones (duty1 and duty2); the unit admin
+    has since taken duty2 off the line in the console: the worker judges with the stored
+    policy, so duty2 answering is ``forwarded`` although the record has no forward."""
+    events, scenario = generate_call(
+        "ring_group_answered",
+        rng=Random(3),
+        start=START,
+        desk_phones=("SIP/duty1", "SIP/duty2"),
+        answer_on="SIP/duty2",
+        ring_seconds=4,
+    )
+    directory = Directory.of([DutyLine(scenario.line, frozenset(scenario.desk_phones))])
+    call = track(events, directory)
+    assert call.forwarded_to is None
+    found = judge_call(call, policy_of(scenario.line, "SIP/duty1"))
+    assert [(v.kind, v.endpoint) for v in found] == [("forwarded", "SIP/duty2")]
+    assert "not a desk phone of" in found[0].detail

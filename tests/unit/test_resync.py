@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from callcenter.ami.listener import _estimate_missed_calls
 from callcenter.tracking.names import event_time
 from callcenter.tracking.tracker import CallTracker
@@ -93,3 +95,44 @@ def test_missed_calls_are_estimated_from_the_uniqueid_gap() -> None:
     assert _estimate_missed_calls(120, up) == 10
     assert _estimate_missed_calls(None, up) is None
     assert _estimate_missed_calls(150, up) == 0
+
+
+def test_a_channel_seen_after_the_listing_was_asked_for_is_not_ended() -> None:
+    """Events that arrive while CoreShowChannels is in flight: their channels are alive."""
+    tracker = CallTracker()
+    cut = _until(ANSWERED, "BridgeEnter")
+    tracker.feed_all(ANSWERED[:cut])
+    mark = tracker.event_seq  # CoreShowChannels sent now
+    tracker.feed_all(ANSWERED[cut : cut + 2])  # both legs bridge while it is in flight
+    at = event_time(ANSWERED[cut])
+    assert at is not None
+    assert tracker.resync([], at + timedelta(seconds=1), since=mark) == []
+    assert tracker.open_calls == 1
+    (call,) = tracker.feed_all(ANSWERED[cut + 2 :])
+    assert call.outcome == "answered"
+    assert call.closed_by == "hangup"
+    assert not call.times_estimated
+
+
+@pytest.mark.parametrize(
+    ("event", "restarted"),
+    [
+        ({"Event": "Newchannel", "Uniqueid": "1795432860.3"}, True),  # new, numbered lower
+        ({"Event": "Newchannel", "Uniqueid": "1795432700.99"}, False),  # an older channel
+        ({"Event": "FullyBooted", "Uptime": "20"}, True),  # booted after the drop
+        ({"Event": "FullyBooted", "Uptime": "86400"}, False),  # a login's FullyBooted
+    ],
+)
+def test_missed_calls_are_unknown_after_a_pbx_restart(
+    event: dict[str, str], restarted: bool
+) -> None:
+    from datetime import UTC, datetime
+
+    from callcenter.ami.listener import Outage, PbxListener
+
+    start = datetime.fromtimestamp(1795432800, UTC)
+    listener = PbxListener("lab", host="127.0.0.1", port=1, username="u", secret="s",
+                           tracker=CallTracker(), sink=None, clock=lambda: 1795432900.0)  # type: ignore[arg-type]  # fmt: skip
+    listener._outage = Outage(start, 120)
+    listener.on_event({**event, "Timestamp": "1795432900.0"})
+    assert listener._outage.restarted is restarted
