@@ -80,6 +80,7 @@ from callcenter.rules.schedule import ScheduleError, parse_schedule
 
 __all__ = [
     "DEFAULT_FILE_NAME",
+    "ENDPOINT_RE",
     "ENV_FILE_VARIABLE",
     "ENV_PREFIX",
     "SUPPORTED_LANGUAGES",
@@ -101,7 +102,7 @@ DEFAULT_FILE_NAME = "callcenter.toml"
 SUPPORTED_LANGUAGES = ("zh_CN", "en")
 
 _SECRET = {"secret": True}
-_ENDPOINT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*/\S+$")
+ENDPOINT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*/\S+$")
 
 
 class ConfigError(Exception):
@@ -709,7 +710,7 @@ def _validate(config: Config) -> None:
             raise fail(f"{key}.number", f"duplicate duty line {line.number!r}")
         numbers.add(line.number)
         for j, endpoint in enumerate(line.desk_phones):
-            if not _ENDPOINT_RE.match(endpoint):
+            if not ENDPOINT_RE.match(endpoint):
                 raise fail(
                     f"{key}.desk_phones[{j}]",
                     f"expected an endpoint like SIP/duty1 or PJSIP/2001, got {endpoint!r}",

@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, FloatField, Form, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
 
-from callcenter.config import _ENDPOINT_RE as ENDPOINT_RE  # the config's own endpoint check
+from callcenter.config import ENDPOINT_RE  # the config's own endpoint check
 from callcenter.rules.schedule import ScheduleError, parse_schedule
 
 MAX_ENDPOINT = 64  # DeskPhone.endpoint
