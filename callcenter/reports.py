@@ -59,7 +59,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.scoring import BASE_POINTS, DEFAULT_TABLE, points_left
 from callcenter.store.duty import VIOLATION_KINDS, VIOLATION_STATES, Callback, Violation
-from callcenter.store.models import Call
+from callcenter.store.models import Call, Outage
 from callcenter.store.org import DutyLine, Unit
 
 __all__ = [
@@ -306,6 +306,17 @@ class ViolationCount:
     deduction: float  # points taken (confirmed ones only)
 
 
+@dataclass(frozen=True, slots=True)
+class MonitoringGap:
+    """A span when the listener could not see a PBX: calls in it may be missing here."""
+
+    pbx: str
+    started_at: datetime
+    ended_at: datetime | None  # None: still going on
+    reason: str
+    calls_lost_estimate: int | None  # calls that began and ended unseen; None: unknown
+
+
 @dataclass(slots=True)
 class MissedCallReport:
     period: Period
@@ -314,6 +325,7 @@ class MissedCallReport:
     units: list[UnitReport] = field(default_factory=list)
     total: Figures = field(default_factory=Figures)
     violation_counts: list[ViolationCount] = field(default_factory=list)
+    gaps: list[MonitoringGap] = field(default_factory=list)  # the figures may miss calls
 
     def rows(self) -> Iterator[tuple[str, UnitReport | None, LineReport | None, Figures]]:
         """``("line", unit, line, f)`` for each line, ``("unit", unit, None, f)`` after a
@@ -331,6 +343,36 @@ class MissedCallReport:
 
 
 # --------------------------------------------------------------------------- the report
+
+
+def monitoring_gaps(
+    session: Session, spans: Sequence[tuple[datetime, datetime]]
+) -> list[MonitoringGap]:
+    """Listener outages overlapping any of ``spans`` (UTC), oldest first. They belong to a
+    PBX, not a unit: every reader of a report is told the figures may miss calls."""
+    if not spans:
+        return []
+    start = min(span[0] for span in spans)
+    end = max(span[1] for span in spans)
+    rows = session.scalars(
+        select(Outage)
+        .where(Outage.started_at < end, or_(Outage.ended_at.is_(None), Outage.ended_at > start))
+        .order_by(Outage.started_at, Outage.id)
+    )
+    return [
+        MonitoringGap(
+            row.pbx,
+            _aware(row.started_at),
+            _aware(row.ended_at) if row.ended_at is not None else None,
+            row.reason,
+            row.calls_lost_estimate,
+        )
+        for row in rows
+    ]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def missed_call_report(
@@ -407,6 +449,7 @@ def missed_call_report(
         unit.score = points_left(unit.figures.deductions, base_points)
         report.units.append(unit)
         report.total.add(unit.figures)
+    report.gaps = monitoring_gaps(session, [period.bounds(ZoneInfo(z)) for z in zones])
     report.violation_counts.sort(
         key=lambda c: (
             order[c.unit_id],

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.reports import Period, hour_of_day, missed_call_report, offset_spans
 from callcenter.store.duty import Callback, Violation, ViolationCall
-from callcenter.store.models import Call
+from callcenter.store.models import Call, Outage
 from callcenter.store.org import DutyLine, Unit
 from callcenter.web.reports.table import COLUMNS
 
@@ -546,3 +546,61 @@ def test_periods() -> None:
         datetime(2026, 10, 31, 16, tzinfo=UTC),
         datetime(2026, 11, 30, 16, tzinfo=UTC),
     )
+
+
+@BOTH_ENGINES
+def test_outages_in_the_period_are_shown_as_monitoring_gaps(
+    app: Flask, client: FlaskClient, login: Callable[..., Any], dataset: Dataset, tree: Any
+) -> None:
+    """Figures are only as complete as the listener's view of the PBX: the report names the
+    spans it could not see, with the calls estimated lost, and only those in the period."""
+    with app.app_context():
+        from callcenter.web.extensions import db
+
+        session = db()
+        session.add_all(
+            [
+                Outage(
+                    pbx="pbx1",
+                    started_at=datetime(2026, 11, 10, 2, 0, tzinfo=UTC),
+                    ended_at=datetime(2026, 11, 10, 2, 12, tzinfo=UTC),
+                    reason="no reply to Ping within 10 s",
+                    calls_lost_estimate=2,
+                ),
+                Outage(  # began before November, ended in it: overlaps
+                    pbx="pbx1",
+                    started_at=datetime(2026, 10, 31, 15, 50, tzinfo=UTC),
+                    ended_at=datetime(2026, 10, 31, 16, 5, tzinfo=UTC),
+                    reason="connection lost",
+                    calls_lost_estimate=None,
+                ),
+                Outage(  # wholly in October (local time): not in the report
+                    pbx="pbx1",
+                    started_at=datetime(2026, 10, 20, 1, 0, tzinfo=UTC),
+                    ended_at=datetime(2026, 10, 20, 1, 30, tzinfo=UTC),
+                    reason="connection lost",
+                    calls_lost_estimate=0,
+                ),
+            ]
+        )
+        session.commit()
+        report = missed_call_report(session, {tree.a.id}, NOVEMBER, now=NOW)
+    assert [(g.started_at.day, g.calls_lost_estimate) for g in report.gaps] == [(31, None), (10, 2)]
+
+    signed_in(client, login, "inspector_city")
+    tables = page_tables(client.get("/reports/missed?month=2026-11").get_data(as_text=True))
+    rows = [cells for _attrs, cells in tables["report-gaps"]]
+    ping = next(cells for cells in rows if "no reply to Ping within 10 s" in cells)
+    assert ping == [
+        "pbx1", "2026-11-10 10:00:00", "2026-11-10 10:12:00", "12.0", ping[4],
+        "no reply to Ping within 10 s",
+    ]  # fmt: skip
+    assert "2" in ping[4]  # about 2 calls unseen
+    assert not any("2026-10-20" in cell for cells in rows for cell in cells)
+
+    book = load_workbook(io.BytesIO(client.get("/reports/missed.xlsx?month=2026-11").get_data()))
+    sheet = [list(r) for r in book.worksheets[-1].iter_rows(min_row=2, values_only=True)]
+    assert sheet == [
+        ["pbx1", "2026-10-31 15:50:00", "2026-10-31 16:05:00", 15, None, "connection lost"],
+        ["pbx1", "2026-11-10 02:00:00", "2026-11-10 02:12:00", 12, 2, ping[5]],
+    ]

@@ -12,6 +12,7 @@ import csv
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from flask_babel import gettext as _
@@ -262,6 +263,34 @@ def to_xlsx(
     for name, value in about:
         sheet.append([name, value])
 
+    gaps = book.create_sheet(_("Monitoring gaps"))
+    _sheet_header(gaps, [str(h) for h in GAP_HEADERS], [12, 20, 20, 10, 14, 40])
+    for gap_values in gap_rows(report):
+        gaps.append(gap_values)
+
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+GAP_HEADERS = (
+    _l("PBX"), _l("From (UTC)"), _l("To (UTC)"), _l("Minutes"), _l("Calls unseen"), _l("Reason"),
+)  # fmt: skip
+
+
+def gap_rows(report: MissedCallReport) -> list[list[Value]]:
+    """One row per monitoring gap; an unknown count or a gap still going on stays empty."""
+    rows: list[list[Value]] = []
+    for gap in report.gaps:
+        until = gap.ended_at or report.generated_at
+        rows.append(
+            [
+                gap.pbx,
+                gap.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                gap.ended_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if gap.ended_at else "",
+                round(max((until - gap.started_at).total_seconds(), 0) / 60, 1),
+                gap.calls_lost_estimate,
+                gap.reason,
+            ]
+        )
+    return rows
