@@ -8,16 +8,18 @@ The AMI replay server (a process of its own, standing in for the PBX) plays gene
 calls (``generate_call``: answered, missed, abandoned, busy, failed, forwarded, ring groups,
 queues, spot checks; ring and talk times drawn per call) starting ``--rate`` calls a second
 for ``--seconds``, in real time. The live listener (``build_pipeline``/``run_pipeline``: our
-AMI protocol, the tracker, one database transaction per call, an RQ job per call) runs in
-this process; ``--workers`` worker processes run ``callcenter.workers.worker.run_worker``
-(``SimpleWorker``, the RQ scheduler on) on the same Redis (an embedded one) and database (a
-temporary SQLite file unless ``--database``).
+AMI protocol, the tracker, the raw archive, a transaction and an RQ job per chunk of calls
+that finished together) runs in this process; ``--workers`` worker processes run
+``callcenter.workers.worker.run_worker`` (``SimpleWorker``, the RQ scheduler on) on the same
+Redis (an embedded one) and database: a temporary SQLite file, or with ``--database`` a
+PostgreSQL URL, in which the run gets a schema of its own (dropped afterwards).
 
 Per call: from the moment the replay server sent the call's final ``Hangup`` (its wall
-clock) to the end of its evaluation job (RQ's ``ended_at``: after the job's commit); with
-RQ's own enqueue→start latency of the same jobs, measured in the same run, as the
-baseline, and the path in between (stored by the listener, queued, waited, ran). Count in
-(calls generated) = count out (calls evaluated) is printed and checked.
+clock) to the end of its evaluation job (RQ's ``ended_at``: after the job's commit; a job
+of several calls ends after the last), with RQ's own enqueue→start latency of the same jobs,
+measured in the same run, as the baseline, and the path in between: out of the tracker,
+handed to the sink by the listener's writer, committed, queued, waited, ran. Count in (calls
+generated) = count out (calls evaluated, their jobs found in RQ's registries) is printed.
 
 ``--trivial N`` first times N no-op jobs on RQ's ``Worker`` (fork per job), ``SpawnWorker``
 and ``SimpleWorker`` on this machine: the reason for the worker class.
@@ -202,9 +204,8 @@ async def run(
         seed_from_config(session, config)
     workers = start_workers(redis_url, args.workers)
     pipeline = build_pipeline(config, redis_url)
-    if args.batched:
-        batch_the_enqueue(pipeline.sink)
     (listener,) = pipeline.listeners
+    clock_the_listener(listener, pipeline.sink)
     stop = asyncio.Event()
     task = asyncio.create_task(run_pipeline(pipeline, stop))
     print(f"playing {event_count} AMI events ({event_count / expected:.0f} per call) of "
@@ -238,10 +239,6 @@ async def run(
           f"listener received {listener.events_received}")  # fmt: skip
     print(usage)
     report(engine, redis_url, expected, hangup_sent, pipeline.sink)
-    if args.batched:
-        sizes = BATCHES
-        print(f"\njobs queued: {len(sizes)} for {sum(sizes)} calls, "
-              f"{sum(sizes) / max(len(sizes), 1):.2f} calls per job (--batched)")  # fmt: skip
     engine.dispose()
 
 
@@ -297,37 +294,33 @@ def _evaluated_count(engine: Any) -> int:
         )
 
 
-#: --batched: the job that evaluated each call, and the calls per job.
-JOB_OF: dict[int, str] = {}
-BATCHES: list[int] = []
+#: When each call (Linkedid) left the tracker, and when the listener's writer handed it to
+#: the sink: the listener's own stages, from outside (``_collect`` is the listener's hook).
+FINISHED: dict[str, float] = {}
+HANDED: dict[str, float] = {}
 
 
-def batch_the_enqueue(sink: Any) -> None:
-    """``--batched``: the listener's sink queues one job for the calls that finished together
-    (``enqueue_call_evaluations``) instead of one job per call — a preview of that one-line
-    change to ``StoreSink._enqueue``, measured against the default in the same setting."""
-    from callcenter.workers.jobs import enqueue_call_evaluations
-    from redis.exceptions import RedisError
+def clock_the_listener(listener: Any, sink: Any) -> None:
+    collect, calls_finished = listener._collect, sink.calls_finished
 
-    def enqueue(ids: list[int]) -> None:
-        try:
-            for job in enqueue_call_evaluations(sink.queue, ids, sink.database_url):
-                for call_id in (
-                    job.args[0] if job.func_name.endswith("evaluate_calls") else [job.args[0]]
-                ):
-                    JOB_OF[call_id] = job.id
-            BATCHES.append(len(ids))
-            sink.enqueued += len(ids)
-        except RedisError as exc:
-            print(f"cannot queue: {exc}", file=sys.stderr)
+    def timed_collect(calls: list[Any]) -> None:
+        now = time.time()
+        for call in calls:
+            FINISHED.setdefault(call.linkedid, now)
+        collect(calls)
 
-    sink._enqueue = enqueue
+    async def timed_calls_finished(pbx: str, calls: list[Any]) -> None:
+        now = time.time()
+        for call in calls:
+            HANDED.setdefault(call.linkedid, now)
+        await calls_finished(pbx, calls)
+
+    listener._collect = timed_collect
+    sink.calls_finished = timed_calls_finished
 
 
 def report(engine: Any, redis_url: str, expected: int, hangup_sent: dict[str, float],
            sink: Any) -> None:  # fmt: skip
-    from callcenter.workers.jobs import evaluation_job_id
-    from rq.job import Job
     from sqlalchemy import select
 
     from callcenter.embedded_redis import connect
@@ -338,16 +331,22 @@ def report(engine: Any, redis_url: str, expected: int, hangup_sent: dict[str, fl
             select(Call.id, Call.linkedid, Call.created_at, Call.evaluated_at)
         ).all()
     redis_client = connect(redis_url)
-    job_ids = [JOB_OF.get(r.id) or evaluation_job_id(r.id) for r in rows]
-    jobs = Job.fetch_many(job_ids, connection=redis_client)
+    job_of, sizes = _jobs_by_call(redis_client)
+    jobs = [job_of.get(r.id) for r in rows]
     stages: dict[str, list[float]] = {k: [] for k in
-                                      ("e2e", "stored", "queued", "rq_wait", "ran")}  # fmt: skip
+                                      ("e2e", "stored", "tracked", "handed", "committed",
+                                       "queued", "rq_wait", "ran")}  # fmt: skip
     evaluated = 0
     for row, job in zip(rows, jobs, strict=True):
         sent = hangup_sent.get(row.linkedid)
         stored = row.created_at.timestamp()
         if sent is not None:
             stages["stored"].append(stored - sent)
+            finished, handed = FINISHED.get(row.linkedid), HANDED.get(row.linkedid)
+            if finished is not None and handed is not None:
+                stages["tracked"].append(finished - sent)
+                stages["handed"].append(handed - finished)
+                stages["committed"].append(stored - handed)
         if job is None:
             continue
         enqueued = _epoch(job.enqueued_at)
@@ -367,11 +366,18 @@ def report(engine: Any, redis_url: str, expected: int, hangup_sent: dict[str, fl
     print(f"count out = {evaluated} calls evaluated ({len(rows)} stored, "
           f"{sink.enqueued} queued by the listener)")  # fmt: skip
     print("  OK: no call lost" if evaluated == expected else "  MISMATCH: calls lost")
+    print(
+        f"evaluation jobs: {len(sizes)} for {sum(sizes)} calls, "
+        f"{sum(sizes) / max(len(sizes), 1):.2f} calls per job (largest {max(sizes, default=0)})"
+    )
     print()
     print(f"{'latency (ms)':<46} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>7} {'n':>6}")
     labels = {
         "e2e": "end to end: final Hangup sent → job done",
         "stored": "  Hangup sent → call committed by listener",
+        "tracked": "    Hangup sent → call out of the tracker",
+        "handed": "    tracker → writer hands it to the sink",
+        "committed": "    sink → call committed",
         "queued": "  committed → job enqueued",
         "rq_wait": "  RQ enqueue → start (baseline)",
         "ran": "  job start → end (evaluation + commit)",
@@ -387,6 +393,35 @@ def report(engine: Any, redis_url: str, expected: int, hangup_sent: dict[str, fl
         p99 = _percentiles(e2e)[2]
         verdict = "met" if p99 < 0.5 else "NOT met"
         print(f"\ntarget p99 < 500 ms end to end: {verdict} ({p99 * 1000:.0f} ms)")
+
+
+def _jobs_by_call(connection: Any) -> tuple[dict[int, Any], list[int]]:
+    """Each call's evaluation job (the last that ran it), from RQ's registries of the
+    ``calls`` queue; and the number of calls of every job."""
+    from rq import Queue
+    from rq.job import Job
+    from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
+
+    from callcenter.workers.jobs import EVALUATE_QUEUE
+
+    queue = Queue(EVALUATE_QUEUE, connection=connection)
+    ids: list[str] = []
+    for registry in (FinishedJobRegistry, FailedJobRegistry, StartedJobRegistry):
+        ids += registry(queue=queue).get_job_ids()
+    ids += queue.get_job_ids()
+    job_of: dict[int, Any] = {}
+    sizes: list[int] = []
+    for job in Job.fetch_many(ids, connection=connection):
+        if job is None:
+            continue
+        arg = job.args[0]
+        calls = list(arg) if isinstance(arg, (list, tuple)) else [arg]
+        sizes.append(len(calls))
+        for call_id in calls:
+            known = job_of.get(call_id)
+            if known is None or _epoch(known.ended_at) < _epoch(job.ended_at):
+                job_of[call_id] = job
+    return job_of, sizes
 
 
 def _epoch(value: datetime | None) -> float:
@@ -410,16 +445,37 @@ def _redis(tmp: Path) -> Iterator[tuple[str, int | None]]:
         yield server.url, server.pid
 
 
+@contextlib.contextmanager
+def _schema(base_url: str) -> Iterator[str]:
+    """PostgreSQL: a schema of its own for this run in the database of ``base_url`` (the URL
+    with ``search_path`` set to it), dropped afterwards."""
+    from sqlalchemy import make_url, text
+
+    from callcenter.store.db import make_engine
+
+    name = f"bench_latency_{os.getpid()}"
+    engine = make_engine(base_url)
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{name}"'))
+    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={name}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=100.0, help="calls started per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="seconds of calls")
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
-    parser.add_argument("--database", default=None, help="default: a temporary SQLite file")
+    parser.add_argument("--database", default=None,
+                        help="default: a temporary SQLite file; a PostgreSQL URL: a schema of "
+                             "its own in that database, dropped afterwards")  # fmt: skip
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--trivial", type=int, default=0, help="also time N no-op jobs")
-    parser.add_argument("--batched", action="store_true",
-                        help="one job per batch of calls the listener stores together")  # fmt: skip
     args = parser.parse_args()
     print(f"{platform.python_implementation()} {platform.python_version()}, "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")  # fmt: skip
@@ -428,8 +484,12 @@ def main() -> None:
         if args.trivial:
             trivial_throughput(redis_url, args.trivial)
             print()
-        database_url = args.database or f"sqlite:///{tmp}/bench.db"
-        asyncio.run(run(args, redis_url, redis_pid, database_url, tmp))
+        if args.database and not args.database.startswith("sqlite"):
+            with _schema(args.database) as database_url:
+                asyncio.run(run(args, redis_url, redis_pid, database_url, tmp))
+        else:
+            database_url = args.database or f"sqlite:///{tmp}/bench.db"
+            asyncio.run(run(args, redis_url, redis_pid, database_url, tmp))
 
 
 if __name__ == "__main__":

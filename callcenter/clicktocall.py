@@ -12,6 +12,13 @@ listener of that PBX serves:
   how it went with :func:`record_result`;
 - the console page reads :func:`result_of` to show the outcome.
 
+A request can also be a spot check (抽查, :func:`request_spot_check`): the listener then
+originates ``Local/<line number>@<context>``, which rings the duty line as an outside call
+would, and plays a prompt (``Playback``) to whoever answers; nothing is dialed further, so
+the tracker records the call as answered by the desk phone that picked up. Its
+``OriginateResponse`` is recorded like a call-back's (``answered`` or ``failed`` with the
+Asterisk reason code as the detail), and the spot-check job judges it with the stored call.
+
 Results live under ``callcenter:originate-result:<request id>`` for :data:`RESULT_TTL_SECONDS`;
 a request is recorded as ``queued`` when it is made. Requests that waited in the queue longer
 than ``max_age_seconds`` (the listener was down) are not dialed any more: a desk phone that
@@ -35,10 +42,12 @@ import redis
 
 __all__ = [
     "FINAL_RESULTS",
+    "KINDS",
     "QUEUE_PREFIX",
     "RESULTS",
     "RESULT_PREFIX",
     "RESULT_TTL_SECONDS",
+    "SPOT_CHECK_PROMPT",
     "ClickToCallError",
     "OriginateRequest",
     "dialable",
@@ -46,8 +55,10 @@ __all__ = [
     "queue_key",
     "record_result",
     "request_call",
+    "request_spot_check",
     "result_key",
     "result_of",
+    "spot_check_channel",
 ]
 
 QUEUE_PREFIX: Final = "callcenter:originate"
@@ -59,12 +70,20 @@ DEFAULT_MAX_AGE_SECONDS: Final = 120.0
 # expired: waited too long in the queue, never dialed.
 RESULTS: Final = ("queued", "sent", "answered", "failed", "expired")
 FINAL_RESULTS: Final = frozenset({"answered", "failed", "expired"})
+#: callback: ring a desk phone, then dial a number; spot_check: ring a duty line (through a
+#: Local channel in the dialplan context of outside calls) and play a prompt.
+KINDS: Final = ("callback", "spot_check")
+#: The prompt a spot check plays to whoever answers (an Asterisk sound file, no extension).
+SPOT_CHECK_PROMPT: Final = "demo-congrats"
 
 # What AMI header values may hold: no CR/LF (they would start a new header), nothing exotic.
 _NUMBER_RE = re.compile(r"^\+?[0-9*#]{1,32}$")
 _ENDPOINT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*/[A-Za-z0-9_.@:+\-]{1,120}$")
 _PBX_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_CONTEXT_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,80}$")
+# Playback's data: sound files joined by '&', optionally with a folder (custom/spot-check).
+_PROMPT_RE = re.compile(r"^[A-Za-z0-9_./\-]{1,100}(&[A-Za-z0-9_./\-]{1,100}){0,7}$")
 
 
 class ClickToCallError(ValueError):
@@ -78,7 +97,9 @@ class ClickToCallError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class OriginateRequest:
-    """One call-back to dial: ring ``from_endpoint`` (a desk phone), then dial ``number``."""
+    """One Originate to send: a call-back (ring ``from_endpoint``, a desk phone, then dial
+    ``number``) or, with ``kind`` ``spot_check``, a spot check of duty line ``number``
+    (``from_endpoint`` is then the Local channel ``Local/<number>@<context>``)."""
 
     id: str
     pbx: str
@@ -88,11 +109,22 @@ class OriginateRequest:
     requested_at: datetime
     call_id: int | None = None  # the missed call this calls back, when there is one
     extra: Mapping[str, str] = field(default_factory=dict)
+    kind: str = "callback"
+    spot_check_id: int | None = None  # the SpotCheck row (kind spot_check)
+    prompt: str = ""  # what Playback plays (kind spot_check)
+    timeout_seconds: float | None = None  # ring timeout; None: the listener's default
+
+    @property
+    def is_spot_check(self) -> bool:
+        return self.kind == "spot_check"
 
     def to_json(self) -> str:
         value = asdict(self)
         value["requested_at"] = self.requested_at.astimezone(UTC).isoformat(timespec="milliseconds")
         value["extra"] = dict(self.extra)
+        if not self.is_spot_check:  # the call-back form, exactly as before spot checks
+            for key in ("kind", "spot_check_id", "prompt", "timeout_seconds"):
+                del value[key]
         return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -104,6 +136,8 @@ class OriginateRequest:
             if requested_at.tzinfo is None:
                 requested_at = requested_at.replace(tzinfo=UTC)
             call_id = value.get("call_id")
+            spot_check_id = value.get("spot_check_id")
+            timeout = value.get("timeout_seconds")
             request = cls(
                 id=str(value["id"]),
                 pbx=str(value["pbx"]),
@@ -113,11 +147,19 @@ class OriginateRequest:
                 requested_at=requested_at,
                 call_id=int(call_id) if call_id is not None else None,
                 extra={str(k): str(v) for k, v in dict(value.get("extra") or {}).items()},
+                kind=str(value.get("kind") or "callback"),
+                spot_check_id=int(spot_check_id) if spot_check_id is not None else None,
+                prompt=str(value.get("prompt") or ""),
+                timeout_seconds=float(timeout) if timeout is not None else None,
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
             raise ClickToCallError("not an originate request", value=text[:200]) from exc
         _check(request.pbx, request.from_endpoint, request.number)
+        if request.kind not in KINDS:
+            raise ClickToCallError("unknown request kind", value=request.kind)
+        if request.is_spot_check:
+            _check_spot_check(request)
         return request
 
     def ami_action(
@@ -127,11 +169,29 @@ class OriginateRequest:
         timeout_seconds: float = 30.0,
         caller_id: str | None = None,
     ) -> dict[str, str]:
-        """The AMI ``Originate`` the listener sends: ring the desk phone, then dial the number.
+        """The AMI ``Originate`` the listener sends.
 
-        ``Async`` so the listener's loop is not held while the desk phone rings; the outcome
-        comes back as an ``OriginateResponse`` event whose ``ActionID`` is the request id.
+        A call-back rings the desk phone, then dials the number in ``context`` (the
+        listener's ``originate_context``). A spot check rings its own Local channel (the
+        request's context, never the listener's) and plays its prompt; its ``CallerID`` is
+        ``抽查 <number>`` and the variable ``CALLCENTER_SPOTCHECK`` names the spot check.
+
+        ``Async`` so the listener's loop is not held while the phone rings; the outcome comes
+        back as an ``OriginateResponse`` event whose ``ActionID`` is the request id.
         """
+        timeout = self.timeout_seconds if self.timeout_seconds is not None else timeout_seconds
+        if self.is_spot_check:
+            return {
+                "Action": "Originate",
+                "ActionID": self.id,
+                "Channel": self.from_endpoint,
+                "Application": "Playback",
+                "Data": self.prompt or SPOT_CHECK_PROMPT,
+                "Timeout": str(int(timeout * 1000)),
+                "CallerID": caller_id if caller_id is not None else f"抽查 <{self.number}>",
+                "Async": "true",
+                "Variable": f"CALLCENTER_SPOTCHECK={self.spot_check_id}",
+            }
         return {
             "Action": "Originate",
             "ActionID": self.id,
@@ -139,11 +199,33 @@ class OriginateRequest:
             "Context": context,
             "Exten": self.number,
             "Priority": "1",
-            "Timeout": str(int(timeout_seconds * 1000)),
+            "Timeout": str(int(timeout * 1000)),
             "CallerID": caller_id if caller_id is not None else f"Callback <{self.number}>",
             "Async": "true",
             "Variable": f"CALLCENTER_CALLBACK={self.id}",
         }
+
+
+def spot_check_channel(number: str, context: str) -> str:
+    """The channel a spot check of line ``number`` originates: ``Local/<number>@<context>``,
+    where ``context`` is the dialplan context outside calls to the line arrive in."""
+    if not _NUMBER_RE.match(number):
+        raise ClickToCallError("bad duty line number", value=number)
+    if not _CONTEXT_RE.match(context):
+        raise ClickToCallError("bad dialplan context", value=context)
+    return f"Local/{number}@{context}"
+
+
+def _check_spot_check(request: OriginateRequest) -> None:
+    if request.spot_check_id is None:
+        raise ClickToCallError("spot check without its id")
+    prefix, _, context = request.from_endpoint.partition("@")
+    if prefix != f"Local/{request.number}" or not _CONTEXT_RE.match(context):
+        raise ClickToCallError("bad spot check channel", value=request.from_endpoint)
+    if request.prompt and not _PROMPT_RE.match(request.prompt):
+        raise ClickToCallError("bad prompt", value=request.prompt)
+    if request.timeout_seconds is not None and not 1 <= request.timeout_seconds <= 300:
+        raise ClickToCallError("bad ring timeout", value=str(request.timeout_seconds))
 
 
 def queue_key(pbx: str) -> str:
@@ -206,11 +288,58 @@ def request_call(
         requested_at=at,
         call_id=call_id,
     )
+    _enqueue(redis_client, request, at)
+    return request.id
+
+
+def request_spot_check(
+    redis_client: redis.Redis,
+    pbx: str,
+    number: str,
+    spot_check_id: int,
+    *,
+    context: str,
+    prompt: str = SPOT_CHECK_PROMPT,
+    timeout_seconds: float | None = None,
+    requested_by: str = "system",
+    request_id: str | None = None,
+    now: datetime | None = None,
+) -> str:
+    """Queue a spot check of duty line ``number`` on ``pbx``: the listener originates
+    ``Local/<number>@<context>`` (rings the line as an outside call would) and plays
+    ``prompt`` to whoever answers.
+
+    Returns the request id (the Originate's ``ActionID``; ``request_id`` when given, 32 hex
+    digits, so the caller can record it before queueing); its result starts as ``queued``.
+    Raises :class:`ClickToCallError` for a malformed number, context, prompt or PBX name and
+    ``redis.exceptions.RedisError`` when Redis is unavailable.
+    """
+    if request_id is not None and not _ID_RE.match(request_id):
+        raise ClickToCallError("bad request id", value=request_id)
+    at = now or _now()
+    request = OriginateRequest(
+        id=request_id or uuid.uuid4().hex,
+        pbx=pbx,
+        from_endpoint=spot_check_channel(number, context),
+        number=number,
+        requested_by=requested_by,
+        requested_at=at,
+        kind="spot_check",
+        spot_check_id=int(spot_check_id),
+        prompt=prompt,
+        timeout_seconds=timeout_seconds,
+    )
+    _check(pbx, request.from_endpoint, number)
+    _check_spot_check(request)
+    _enqueue(redis_client, request, at)
+    return request.id
+
+
+def _enqueue(redis_client: redis.Redis, request: OriginateRequest, at: datetime) -> None:
     pipe = redis_client.pipeline(transaction=True)
     pipe.set(result_key(request.id), _result_json(request, "queued", "", at), ex=RESULT_TTL_SECONDS)
-    pipe.lpush(queue_key(pbx), request.to_json())
+    pipe.lpush(queue_key(request.pbx), request.to_json())
     pipe.execute()
-    return request.id
 
 
 def next_request(
@@ -276,11 +405,7 @@ def record_result(
         raise ClickToCallError("bad request id", value=request_id)
     key = result_key(request_id)
     previous = _load(redis_client.get(key)) or {}
-    record: dict[str, Any] = {
-        key_: previous[key_]
-        for key_ in ("pbx", "from_endpoint", "number", "requested_by", "requested_at", "call_id")
-        if key_ in previous
-    }
+    record: dict[str, Any] = {key_: previous[key_] for key_ in _REQUEST_KEYS if key_ in previous}
     record.update(
         {
             "id": request_id,
@@ -301,9 +426,18 @@ def result_of(redis_client: redis.Redis, request_id: str) -> dict[str, Any] | No
     return _load(redis_client.get(result_key(request_id)))
 
 
+#: What a result record keeps of its request from one result to the next.
+_REQUEST_KEYS = (
+    "pbx", "from_endpoint", "number", "requested_by", "requested_at", "call_id", "kind",
+    "spot_check_id",
+)  # fmt: skip
+
+
 def _result_json(request: OriginateRequest, result: str, detail: str, at: datetime) -> str:
+    spot = {"kind": request.kind, "spot_check_id": request.spot_check_id}
     return _dumps(
-        {
+        (spot if request.is_spot_check else {})
+        | {
             "id": request.id,
             "result": result,
             "detail": detail,

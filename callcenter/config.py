@@ -28,6 +28,12 @@ key                               default                               meaning
                                   callcenter.db``
 ``redis.url``                     ``""`` (start the embedded Redis)     Redis URL
 ``tracker.idle_timeout_seconds``  ``7200.0``                            close silent calls
+``spot_checks.per_line``          ``3``                                 checks/line/day
+``spot_checks.seed``              none (secret)                         makes the times
+``spot_checks.context``           ``"from-trunk"``                      Local/<line>@ctx
+``spot_checks.prompt``            ``"demo-congrats"``                   sound played
+``spot_checks.ring_timeout_seconds`` ``30.0``                           ring before failed
+``spot_checks.pbx``               none (latest call's PBX)              PBX that dials
 ``ami.secret``                    none                                  shared AMI secret
 ``ami.pbx[].name``                ``"pbx"``                             PBX name
 ``ami.pbx[].host``                ``"127.0.0.1"``                       AMI host
@@ -91,6 +97,7 @@ __all__ = [
     "LineConfig",
     "PbxConfig",
     "RedisConfig",
+    "SpotChecksConfig",
     "TrackerConfig",
     "WebConfig",
     "load_config",
@@ -135,6 +142,18 @@ class TrackerConfig:
     """``[tracker]``: the call tracker."""
 
     idle_timeout_seconds: float = 7200.0
+
+
+@dataclass(frozen=True, slots=True)
+class SpotChecksConfig:
+    """``[spot_checks]``: the test calls the workers place to every monitored duty line."""
+
+    per_line: int = 3  # checks per line and day, at random times in its monitored hours
+    seed: str | None = field(default=None, repr=False, metadata=_SECRET)  # makes the times
+    context: str = "from-trunk"  # dialplan context where Local/<line>@context rings the line
+    prompt: str = "demo-congrats"  # the sound played to whoever answers
+    ring_timeout_seconds: float = 30.0
+    pbx: str | None = None  # None: the PBX that carried the line's latest call, else the first
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +214,7 @@ class Config:
     database: DatabaseConfig = DatabaseConfig()
     redis: RedisConfig = RedisConfig()
     tracker: TrackerConfig = TrackerConfig()
+    spot_checks: SpotChecksConfig = SpotChecksConfig()
     ami: AmiConfig = AmiConfig()
     web: WebConfig = WebConfig()
     lines: tuple[LineConfig, ...] = ()
@@ -680,6 +700,15 @@ def _validate(config: Config) -> None:
         raise fail("timezone", f"unknown time zone {config.timezone!r}") from None
     if config.tracker.idle_timeout_seconds <= 0:
         raise fail("tracker.idle_timeout_seconds", "must be greater than 0")
+    spot = config.spot_checks
+    if not 0 <= spot.per_line <= 24:
+        raise fail("spot_checks.per_line", f"must be between 0 and 24, got {spot.per_line}")
+    if spot.ring_timeout_seconds <= 0:
+        raise fail("spot_checks.ring_timeout_seconds", "must be greater than 0")
+    if not spot.context.strip():
+        raise fail("spot_checks.context", "must not be empty")
+    if spot.pbx is not None and spot.pbx not in {pbx.name for pbx in config.ami.pbx}:
+        raise fail("spot_checks.pbx", f"no [[ami.pbx]] is named {spot.pbx!r}")
     if config.web.language not in SUPPORTED_LANGUAGES:
         raise fail("web.language", f"must be one of {', '.join(SUPPORTED_LANGUAGES)}")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,14 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 logger = logging.getLogger(__name__)
+
+#: Python's GIL switch interval while the pipeline runs (its default: 5 ms). The event loop
+#: (reading and tracking the PBX's events) and the thread that stores calls share the GIL.
+#: The storing thread lets it go at every database call and at every try for SQLite's write
+#: lock, and with the loop busy it waits up to the interval to get it back: at 5 ms a busy
+#: listener stored calls slower than 100 a second, most of the time waiting for the GIL
+#: (``bench/bench_latency.py``).
+GIL_SWITCH_SECONDS = 0.001
 
 
 class SetupError(Exception):
@@ -82,7 +91,12 @@ def build_pipeline(config: Config, redis_url: str | None) -> Pipeline:
         live_client = connect(redis_url, socket_timeout=2.0, retries=1)
         live_for = lambda name: LiveState(live_client, pbx=name)  # noqa: E731
         originate_client = connect(redis_url, socket_timeout=30.0)
-    sink = StoreSink(make_session_factory(engine), queue, database_url=config.database.url)
+    sink = StoreSink(
+        make_session_factory(engine),
+        queue,
+        database_url=config.database.url,
+        unsaved_dir=config.instance_path / "unsaved",
+    )
     directory = directory_from_config(config)
     listeners = []
     for pbx in config.ami.pbx:
@@ -104,6 +118,9 @@ def build_pipeline(config: Config, redis_url: str | None) -> Pipeline:
                 live=live_for(pbx.name) if live_for else None,
                 archive=RawArchive(config.instance_path / "archive", pbx.name),
                 reconnect_max=pbx.reconnect_max_seconds,
+                ping_interval=pbx.ping_interval_seconds,
+                ping_timeout=pbx.ping_timeout_seconds,
+                login_timeout=pbx.login_timeout_seconds,
                 desk_phones=sorted({p for line in config.lines for p in line.desk_phones}),
                 originates=originate_client,
                 originate_context=pbx.originate_context,
@@ -113,8 +130,29 @@ def build_pipeline(config: Config, redis_url: str | None) -> Pipeline:
 
 
 async def run_pipeline(pipeline: Pipeline, stop: asyncio.Event) -> None:
-    """Run every listener until ``stop`` is set; they shut down cleanly together."""
+    """Run every listener until ``stop`` is set; they shut down cleanly together.
+
+    First the calls an earlier run spooled at shutdown are stored; once ``stop`` is set the
+    sink gets a short deadline for the database, then spools what it could not store.
+    """
+    sink = pipeline.sink
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
+
+    async def shutdown_when_stopped() -> None:
+        await stop.wait()
+        sink.begin_shutdown()
+
+    watcher = asyncio.create_task(shutdown_when_stopped())
+    recovery = asyncio.create_task(sink.recover())
     try:
         await asyncio.gather(*(listener.run(stop) for listener in pipeline.listeners))
     finally:
+        sink.begin_shutdown()
+        watcher.cancel()
+        try:
+            await recovery  # ends within the shutdown deadline
+        except Exception:
+            logger.exception("storing the spooled calls of an earlier run failed")
         pipeline.close()
+        sys.setswitchinterval(switch_interval)

@@ -20,7 +20,10 @@ from callcenter.config import Config, load_config
 
 logger = logging.getLogger(__name__)
 
-BLUEPRINTS = ("auth", "board", "calls", "log", "violations", "reports", "roster", "lines", "admin")
+BLUEPRINTS = (
+    "auth", "board", "calls", "log", "violations", "spotchecks", "reports", "roster", "lines",
+    "admin",
+)  # fmt: skip
 
 SESSION_MAX_SECONDS = 8 * 3600
 SESSION_IDLE_SECONDS = 3600

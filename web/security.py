@@ -311,6 +311,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("calls.index", _l("Calls")),
     NavItem("log.index", _l("Duty log")),
     NavItem("violations.index", _l("Violations")),
+    NavItem("spotchecks.index", _l("Spot checks")),
     NavItem("reports.index", _l("Reports"), (UNIT_ADMIN, INSPECTOR, ADMIN)),
     NavItem("roster.index", _l("Roster")),
     NavItem("lines.index", _l("Duty lines"), (UNIT_ADMIN, ADMIN)),

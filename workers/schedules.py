@@ -4,7 +4,12 @@ Registered here:
 
 - :func:`callcenter.workers.jobs.sweep_outbox` every :data:`SWEEP_INTERVAL_SECONDS` on the
   ``default`` queue: queues again every stored call and device event whose evaluation never
-  ran (the outbox), so a Redis outage loses nothing.
+  ran (the outbox), so a Redis outage loses nothing;
+- :func:`callcenter.workers.deadlines.check_deadlines` every
+  :data:`DEADLINE_INTERVAL_SECONDS`: incidents whose first report is overdue (``late_report``);
+- :func:`callcenter.workers.spot_checks.plan_spot_checks` every
+  :data:`SPOT_CHECK_PLAN_INTERVAL_SECONDS`: today's and tomorrow's spot checks, each then
+  queued for its time with ``enqueue_at`` (``[spot_checks] per_line = 0`` leaves it out).
 
 Retries of failed jobs (``Retry(interval=...)``) are RQ's scheduled jobs: the worker's own
 scheduler (``work(with_scheduler=True)``) moves them back to their queue when due.
@@ -25,6 +30,7 @@ import logging
 import multiprocessing
 import os
 import signal
+from collections.abc import Mapping
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -39,13 +45,27 @@ logger = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_SECONDS = 60
 _SWEEP_TIMEOUT = 300
+DEADLINE_INTERVAL_SECONDS = 60  # incidents whose first report is overdue: late_report
+SPOT_CHECK_PLAN_INTERVAL_SECONDS = 3600  # plans today and tomorrow; idempotent
 _PR_SET_PDEATHSIG = 1
 
 
-def build_cron(connection: Any, database_url: str | None, *, name: str = "") -> Any:
-    """An ``rq.cron.CronScheduler`` on ``connection`` with the periodic jobs registered."""
-    from callcenter.workers.jobs import DEVICE_QUEUE, sweep_outbox
+def build_cron(
+    connection: Any,
+    database_url: str | None,
+    *,
+    name: str = "",
+    spot_checks: Mapping[str, Any] | None = None,
+) -> Any:
+    """An ``rq.cron.CronScheduler`` on ``connection`` with the periodic jobs registered:
+    the outbox sweep, the incident-report deadline check, and the spot-check plan
+    (``spot_checks``: :func:`callcenter.workers.spot_checks.plan_options`; none with
+    ``per_line`` 0)."""
     from rq.cron import CronScheduler
+
+    from callcenter.workers.deadlines import check_deadlines
+    from callcenter.workers.jobs import DEVICE_QUEUE, sweep_outbox
+    from callcenter.workers.spot_checks import plan_spot_checks
 
     cron = CronScheduler(connection=connection, name=name)
     cron.register(
@@ -57,10 +77,33 @@ def build_cron(connection: Any, database_url: str | None, *, name: str = "") -> 
         # a sweep that finds the next one queued is pointless: let an unrun one expire
         ttl=SWEEP_INTERVAL_SECONDS * 2,
     )
+    cron.register(
+        check_deadlines,
+        queue_name=DEVICE_QUEUE,
+        kwargs={"database_url": database_url},
+        interval=DEADLINE_INTERVAL_SECONDS,
+        job_timeout=120,
+        ttl=DEADLINE_INTERVAL_SECONDS * 2,
+    )
+    options = dict(spot_checks or {})
+    if options.get("per_line", 1) > 0:
+        cron.register(
+            plan_spot_checks,
+            queue_name=DEVICE_QUEUE,
+            kwargs={"database_url": database_url, **options},
+            interval=SPOT_CHECK_PLAN_INTERVAL_SECONDS,
+            job_timeout=300,
+            ttl=SPOT_CHECK_PLAN_INTERVAL_SECONDS * 2,
+        )
     return cron
 
 
-def run_cron(redis_url: str, database_url: str | None, log_level: int = logging.INFO) -> None:
+def run_cron(
+    redis_url: str,
+    database_url: str | None,
+    log_level: int = logging.INFO,
+    spot_checks: Mapping[str, Any] | None = None,
+) -> None:
     """A process's main function: run the cron scheduler until SIGTERM/SIGINT or the parent
     process dies."""
     _die_with_parent()
@@ -69,19 +112,22 @@ def run_cron(redis_url: str, database_url: str | None, log_level: int = logging.
 
     connection = connect(redis_url)
     try:
-        build_cron(connection, database_url).start()
+        build_cron(connection, database_url, spot_checks=spot_checks).start()
     finally:
         connection.close()
 
 
 def start_cron_process(
-    redis_url: str, database_url: str | None, log_level: int = logging.INFO
+    redis_url: str,
+    database_url: str | None,
+    log_level: int = logging.INFO,
+    spot_checks: Mapping[str, Any] | None = None,
 ) -> BaseProcess:
     """Start :func:`run_cron` in a fresh (spawned) child process and return it."""
     context = multiprocessing.get_context("spawn")
     process = context.Process(
         target=run_cron,
-        args=(redis_url, database_url, log_level),
+        args=(redis_url, database_url, log_level, dict(spot_checks or {})),
         name="callcenter-cron",
         daemon=True,
     )

@@ -31,19 +31,26 @@ are bounded by a timeout (``SimpleWorker`` enforces it with ``SIGALRM`` in its m
 thread), so we do not need it. RQ 3 has no threaded worker; a pool of ``SimpleWorker``
 processes is RQ's own way to use several cores.
 
-Job granularity: one job per call (``evaluate-call-<id>``), as the listener enqueues it
-today. It keeps each evaluation one short transaction, lets any worker take any call, and
-gives each call its own retry and its own entry in the failed registry. For bursts,
-:func:`callcenter.workers.jobs.enqueue_call_evaluations` puts the calls the listener stored
-together into one :func:`~callcenter.workers.jobs.evaluate_calls` job (still a transaction
-per call), which saves RQ's per-job cost when the machine is short of CPU.
+Job granularity: one job per batch of calls that finished together. The listener stores
+the calls of a burst :data:`callcenter.pipeline.CHUNK` (10) at a time in one transaction and
+queues each chunk as one :func:`~callcenter.workers.jobs.evaluate_calls` job as soon as it
+is committed (a lone call gets ``evaluate-call-<id>``, the id the outbox sweep knows); the
+job evaluates its calls in one transaction, falling back to one transaction per call when
+the batch fails. This pays RQ's per-job cost (about 5 ms) and SQLite's per-transaction cost
+(a turn at its single write lock, a commit) once per chunk instead of once per call; on
+SQLite it matters most, because the listener and every worker take turns at one write lock
+(:func:`callcenter.store.db.make_engine` polls for it every millisecond instead of SQLite's
+sleeps of up to 100 ms). On SQLite one worker process is enough and two only contend for
+that lock; on PostgreSQL run one per core.
 
-Measured with ``bench/bench_latency.py`` (replay server, listener, PostgreSQL, Redis and two
-worker processes all on one 2-CPU machine shared with other work): 75 calls/s for 60 s,
-p50 27 ms and p99 370 ms from a call's last ``Hangup`` to the end of its evaluation job;
-100 calls/s for 20 s, p99 110-180 ms; 100 calls/s for 60 s saturates the two CPUs (the
-listener alone uses about half a core on average) and the backlog grows to seconds, with
-one job per call and, less so, with batched jobs. Every call was evaluated in every run.
+Measured with ``bench/bench_latency.py`` (replay server, listener, Redis and the workers on
+one 2-CPU machine; 100 calls/s for 60 s, 6,000 calls, every one evaluated): SQLite, one
+worker, p50 0.6 s and p99 3.4 s from a call's last ``Hangup`` to the end of its evaluation
+job, RQ's own enqueue→start p50 39 ms and p99 312 ms; the target (p99 < 500 ms) is **not**
+met. The time goes to the listener storing calls: its process (event loop and the storing
+thread share one GIL) and the workers wait for each other at SQLite's write lock; the job
+itself takes p99 154 ms. At 75 calls/s the target holds: p50 47 ms, p99 295 ms. See
+``bench/README.md``.
 
 Safety with several workers on several machines: every row a job writes has a unique key
 and is written with ``INSERT … ON CONFLICT DO NOTHING`` (see :mod:`callcenter.workers.jobs`),

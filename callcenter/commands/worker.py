@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
     "--cron/--no-cron",
     default=True,
     show_default=True,
-    help="Also run RQ's cron scheduler here (the outbox sweep every minute).",
+    help="Also run RQ's cron scheduler here (outbox sweep, report deadlines, spot-check plan).",
 )
 @click.option("--name", default=None, help="Worker name (one process only).")
 def worker(
@@ -55,6 +55,7 @@ def worker(
     from callcenter.store.db import make_engine, make_session_factory, session_scope
     from callcenter.store.seed import seed_from_config
     from callcenter.workers.schedules import start_cron_process, stop_cron_process
+    from callcenter.workers.spot_checks import plan_options
     from callcenter.workers.worker import run_worker
 
     names = [q.strip() for q in queues.split(",") if q.strip()]
@@ -77,7 +78,9 @@ def worker(
             cron_process = None
             if cron and not burst:
                 level = logging.getLogger().getEffectiveLevel()
-                cron_process = start_cron_process(url, config.database.url, level)
+                cron_process = start_cron_process(
+                    url, config.database.url, level, plan_options(config.spot_checks)
+                )
             try:
                 run_worker(
                     url,

@@ -7,17 +7,22 @@ Python ``sqlite3`` driver otherwise opens transactions late and breaks ``SAVEPOI
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["make_engine", "make_session_factory", "normalize_url", "session_scope"]
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+#: How often a transaction waiting for SQLite's write lock tries again (see _begin_immediate).
+SQLITE_LOCK_POLL_SECONDS = 0.001
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -42,7 +47,9 @@ def make_engine(url: str | URL, *, sqlite_foreign_keys: bool = True, **kwargs: A
         connect_args = dict(kwargs.pop("connect_args", {}))
         connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_SECONDS)
         engine = create_engine(parsed, connect_args=connect_args, **kwargs)
-        _configure_sqlite(engine, foreign_keys=sqlite_foreign_keys)
+        _configure_sqlite(
+            engine, foreign_keys=sqlite_foreign_keys, timeout=float(connect_args["timeout"])
+        )
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(parsed, **kwargs)
@@ -74,7 +81,7 @@ def _ensure_sqlite_folder(url: URL) -> None:
     Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
+def _configure_sqlite(engine: Engine, *, foreign_keys: bool, timeout: float) -> None:
     foreign_keys_pragma = f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}"
 
     @event.listens_for(engine, "connect")
@@ -92,5 +99,32 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE: a deferred read-then-write transaction under WAL fails at once with
-        # "database is locked" when another process writes; IMMEDIATE waits on busy_timeout
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # "database is locked" when another process writes; IMMEDIATE waits for the lock
+        _begin_immediate(connection.connection.dbapi_connection, timeout)
+
+
+def _begin_immediate(dbapi_connection: Any, timeout: float) -> None:
+    """``BEGIN IMMEDIATE``, waiting up to ``timeout`` s for the write lock, polled every
+    :data:`SQLITE_LOCK_POLL_SECONDS`.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10 … up to 100 ms between its tries, so under
+    steady contention (the listener and the workers each write many short transactions a
+    second) the lock often lies free while every waiter sleeps: at 100 calls/s that left
+    the listener and the workers waiting for it half of their time. The busy timeout stays
+    set for every other statement.
+    """
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout = 0")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorname != "SQLITE_BUSY" or time.monotonic() >= deadline:
+                    raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+            time.sleep(SQLITE_LOCK_POLL_SECONDS)
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        cursor.close()

@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 import redis
-from callcenter.workers import jobs
 from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
 from sqlalchemy import Engine, select, update
@@ -45,6 +44,7 @@ from callcenter.store.org import DeskPhone, DutyLine, Unit
 from callcenter.store.policy import load_policies
 from callcenter.store.seed import seed_from_config
 from callcenter.tracking import records
+from callcenter.workers import jobs
 
 pytestmark = pytest.mark.redis
 

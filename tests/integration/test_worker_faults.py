@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 import redis
-from callcenter.workers import jobs
 from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
@@ -34,6 +33,7 @@ from callcenter.store.duty import Callback, LogEntry, Violation, ViolationCall
 from callcenter.store.models import Call
 from callcenter.store.seed import seed_from_config
 from callcenter.tracking import records
+from callcenter.workers import jobs
 from tests.integration.test_jobs import (
     PATHS,
     callbacks,

@@ -16,6 +16,7 @@ from callcenter.config import (
     LineConfig,
     PbxConfig,
     RedisConfig,
+    SpotChecksConfig,
     TrackerConfig,
     WebConfig,
     load_config,
@@ -436,14 +437,36 @@ def test_every_key_is_documented() -> None:
         "database": DatabaseConfig,
         "redis": RedisConfig,
         "tracker": TrackerConfig,
+        "spot_checks": SpotChecksConfig,
         "ami": AmiConfig,
         "web": WebConfig,
         "ami.pbx[]": PbxConfig,
         "lines[]": LineConfig,
     }
-    tables = {"database", "redis", "tracker", "ami", "web", "pbx", "lines"}
+    tables = {"database", "redis", "tracker", "spot_checks", "ami", "web", "pbx", "lines"}
     keys = [f.name for f in dataclasses.fields(Config) if f.init and f.name not in tables]
     for prefix, cls in sections.items():
         keys += [f"{prefix}.{f.name}" for f in dataclasses.fields(cls) if f.name not in tables]
 
     assert [key for key in keys if f"`{key}`" not in docs] == []
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ({"spot_checks.per_line": 25}, "spot_checks.per_line"),
+        ({"spot_checks.ring_timeout_seconds": 0}, "spot_checks.ring_timeout_seconds"),
+        ({"spot_checks.context": " "}, "spot_checks.context"),
+        ({"spot_checks.pbx": "nowhere"}, "spot_checks.pbx"),
+    ],
+)
+def test_bad_spot_check_settings_name_their_key(override: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, overrides=override, env={})
+    assert key in str(caught.value)
+
+
+def test_spot_check_seed_is_a_secret_from_the_environment() -> None:
+    config = load_config(None, env={"CALLCENTER_SPOT_CHECKS__SEED": "s3cret"})
+    assert config.spot_checks.seed == "s3cret"
+    assert "s3cret" not in repr(config)
