@@ -130,6 +130,7 @@ class StoreSink:
         self.unsaved_dir = unsaved_dir
         self.shutdown_grace = shutdown_grace
         self._open_outage: dict[str, int] = {}
+        self._ended_outage: dict[str, int] = {}  # the last one, for a late lost-call count
         self._redis_down = False
         self._db_down = False
         self._shutdown_at: float | None = None  # time.monotonic() deadline once stopping
@@ -487,13 +488,15 @@ class StoreSink:
         outage_id = self._open_outage.pop(pbx, None)
         if outage_id is None:
             return
+        self._ended_outage[pbx] = outage_id
 
         def write() -> None:
             with session_scope(self.sessions) as session:
                 row = session.get(Outage, outage_id)
                 if row is not None:
                     row.ended_at = at
-                    row.calls_lost_estimate = lost_estimate
+                    if lost_estimate is not None:  # None: unknown, or counted later
+                        row.calls_lost_estimate = lost_estimate
 
         try:
             await asyncio.to_thread(write)
@@ -502,6 +505,28 @@ class StoreSink:
         logger.warning(
             "PBX %s outage ended; calls that began and ended inside it: about %s",
             pbx, "unknown" if lost_estimate is None else lost_estimate,
+        )  # fmt: skip
+
+    async def outage_counted(self, pbx: str, lost_estimate: int) -> None:
+        """The lost-call estimate of ``pbx``'s last ended outage, learnt after it ended."""
+        outage_id = self._ended_outage.pop(pbx, None)
+        if outage_id is None or not 0 <= lost_estimate <= INT_MAX:
+            return
+
+        def write() -> None:
+            with session_scope(self.sessions) as session:
+                row = session.get(Outage, outage_id)
+                if row is not None and row.calls_lost_estimate is None:
+                    row.calls_lost_estimate = lost_estimate
+
+        try:
+            await asyncio.to_thread(write)
+        except Exception as exc:
+            logger.error("cannot count the outage of %s: %s", pbx, _brief(exc))
+            return
+        logger.warning(
+            "PBX %s: calls that began and ended inside the last outage: about %d",
+            pbx, lost_estimate,
         )  # fmt: skip
 
 

@@ -54,6 +54,10 @@ class CallSink(Protocol):
 
     async def outage_ended(self, pbx: str, at: datetime, lost_estimate: int | None) -> None: ...
 
+    async def outage_counted(self, pbx: str, lost_estimate: int) -> None:
+        """The lost-call estimate of the last ended outage, known only later (see
+        :meth:`PbxListener._count_late`)."""
+
 
 class LiveSink(Protocol):
     def clear(self) -> object: ...
@@ -368,6 +372,8 @@ class PbxListener:
         self._pending: list[Call | DeviceChange] = []  # taken from the outbox, not stored yet
         self._writer_done = False
         self._outage: Outage | None = None
+        # an ended outage whose lost calls are counted at the next new channel: its last_seq
+        self._uncounted: int | None = None
         self._logged_in = False
         self._logins = 0  # a re-sync belongs to one login: a later login does its own
         self._last_seq: int | None = None
@@ -524,6 +530,7 @@ class PbxListener:
         if self.live is not None:
             self._spawn(asyncio.to_thread(self.live.set_listener_status, False, reason))
         if self._outage is None:
+            self._uncounted = None  # a second drop before the first was counted: unknown
             self._outage = Outage(
                 self._pbx_now() - timedelta(seconds=quiet_for),
                 self._last_seq,
@@ -548,6 +555,8 @@ class PbxListener:
                 seq = int(match.group(1))
                 if self._last_seq is None or seq > self._last_seq:
                     self._last_seq = seq
+                if self._uncounted is not None:
+                    self._count_late(seq)
                 outage = self._outage
                 if outage is not None and outage.last_seq is not None and seq < outage.last_seq:
                     created = _uid_epoch(uid)  # a channel of after the drop, numbered lower
@@ -564,6 +573,17 @@ class PbxListener:
         change = device_change(event, resolve=self._resolve)
         if change is not None:
             self._device(change)
+
+    def _count_late(self, seq: int) -> None:
+        """No channel was up at the re-sync, so the outage's unseen channels show only now:
+        the first channel numbered after the last one seen before the drop tells how many
+        were created (and ended) unseen, about two per call. A lower number means the PBX
+        restarted: the count stays unknown."""
+        last = self._uncounted
+        if last is None or seq <= last:
+            return  # a channel of before the drop
+        self._uncounted = None
+        self._spawn(self.sink.outage_counted(self.name, (seq - last) // 2))
 
     def _device(self, change: DeviceChange) -> None:
         key = (change.endpoint, change.kind, change.source, change.contact)
@@ -731,6 +751,8 @@ class PbxListener:
         if self._outage is not None:
             outage, self._outage = self._outage, None
             lost = None if outage.restarted else _estimate_missed_calls(outage.last_seq, up)
+            if lost is None and not outage.restarted and outage.last_seq is not None:
+                self._uncounted = outage.last_seq  # counted at the next channel created
             # never before its start, even if the PBX's clock went back (a restart, NTP)
             await self.sink.outage_ended(self.name, max(now, outage.started_at), lost)
         self.resynced.set()
@@ -768,7 +790,7 @@ def _estimate_missed_calls(last_seq: int | None, up: list[dict[str, Any]]) -> in
     seqs = [int(m.group(1)) for e in up if (m := _SEQ.search(str(e.get("Uniqueid", ""))))]
     newer = [s for s in seqs if s > last_seq]
     if not newer:
-        return 0
+        return None  # not known yet: the next channel created tells (_count_late)
     unseen = max(newer) - last_seq - len(newer)
     return max(0, (unseen + 1) // 2)
 

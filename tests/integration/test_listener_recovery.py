@@ -30,6 +30,7 @@ from tests.integration.test_listener import (
     run_listener,
     stored,
     stored_calls,
+    uniqueid_seqs,
     wait_for,
 )
 
@@ -206,6 +207,7 @@ def test_a_failed_resync_is_asked_again_and_keeps_the_calls_up(
                 server.resume()
                 await server.wait_until_finished()
                 await wait_for(lambda: pipeline.sink.stored >= len(expected))
+                await wait_for(lambda: stored(db_url, Outage)[0].calls_lost_estimate is not None)
 
             await run_listener(pipeline, body)
 
@@ -216,7 +218,10 @@ def test_a_failed_resync_is_asked_again_and_keeps_the_calls_up(
     ]
     assert not any(r.times_estimated for r in rows)
     (outage,) = stored(db_url, Outage)
-    assert outage.ended_at is not None and outage.calls_lost_estimate == 0
+    # nothing newer than the call up was listed: counted at the next channel, the third
+    # call's (the recordings' numbering leaves a gap between them)
+    unseen = uniqueid_seqs(PATHS[2])[0] - uniqueid_seqs(PATHS[1])[-1]
+    assert outage.ended_at is not None and outage.calls_lost_estimate == unseen // 2
     retried = [
         r.getMessage() for r in caplog.records if "CoreShowChannels failed" in r.getMessage()
     ]
@@ -314,3 +319,53 @@ def test_a_pbx_restart_closes_the_calls_it_killed_and_later_calls_are_stored(
     assert outage.calls_lost_estimate is None  # unknown: counting restarted with the PBX
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     no_tracebacks(caplog)
+
+
+def test_a_call_wholly_inside_a_quiet_outage_is_counted_when_the_next_one_comes(
+    tmp_path: Path, db_url: str
+) -> None:
+    """The link is cut between two calls, a whole call comes and goes unseen, and nothing is
+    up at the re-sync: the gap cannot be measured then. The next channel the PBX creates
+    shows it (Asterisk numbers channels in sequence), and the outage row gets its count:
+    the lost call is counted, never silently dropped."""
+    expected = expected_calls(PATHS)
+    first, lost, third = expected
+
+    async def scenario() -> None:
+        async with AmiReplayServer(PATHS, speed=0, secret=SECRET) as server:
+            server.pause_on(lambda e: e.get("Event") == "Newchannel"
+                            and e.get("Uniqueid") == lost["linkedid"])  # fmt: skip
+            pipeline = build_pipeline(make_config(tmp_path, db_url, server.port), None)
+            (listener,) = pipeline.listeners
+            quick(listener)
+
+            async def body() -> None:
+                await server.wait_paused()
+                await wait_for(lambda: pipeline.sink.stored >= 1)
+                await server.wait_flushed()
+                server.cut_off()
+                await wait_for(lambda: not listener.connected.is_set(), timeout=10)
+                server.pause_on(lambda e: e.get("Event") == "Newchannel"
+                                and e.get("Uniqueid") == third["linkedid"])  # fmt: skip
+                server.resume()  # the second call plays to nobody
+                await server.wait_paused()
+                server.restore()
+                await wait_for(lambda: listener.resynced.is_set())
+                outage = stored(db_url, Outage)
+                assert [o.ended_at is not None for o in outage] == [True]
+                assert outage[0].calls_lost_estimate is None  # not known yet
+                server.resume()
+                await server.wait_until_finished()
+                await wait_for(lambda: pipeline.sink.stored >= 2)
+                await wait_for(lambda: stored(db_url, Outage)[0].calls_lost_estimate is not None)
+
+            await run_listener(pipeline, body)
+
+    asyncio.run(scenario())
+    assert [r.linkedid for r in stored_calls(db_url)] == [first["linkedid"], third["linkedid"]]
+    (outage,) = stored(db_url, Outage)
+    # channels numbered between the first call's last and the third call's first were
+    # created unseen: the lost call's two (and the lab's other calls between the recordings)
+    gap = uniqueid_seqs(PATHS[2])[0] - uniqueid_seqs(PATHS[0])[-1]
+    assert outage.calls_lost_estimate == gap // 2
+    assert outage.calls_lost_estimate >= 1

@@ -94,7 +94,9 @@ def test_missed_calls_are_estimated_from_the_uniqueid_gap() -> None:
     # last seen .120; .121-.139 came and went unseen: 19 channels, about 10 calls
     assert _estimate_missed_calls(120, up) == 10
     assert _estimate_missed_calls(None, up) is None
-    assert _estimate_missed_calls(150, up) == 0
+    # nothing created since the drop is up: not known at the re-sync, counted at the next
+    # channel the PBX creates (tests/integration/test_listener_recovery.py)
+    assert _estimate_missed_calls(150, up) is None
 
 
 def test_a_channel_seen_after_the_listing_was_asked_for_is_not_ended() -> None:
