@@ -91,10 +91,13 @@ MAINTENANCE_INTERVAL = 60
 
 
 class DutyWorker(SimpleWorker):
-    """RQ's ``SimpleWorker`` with a shorter maintenance interval (see the module doc)."""
+    """RQ's ``SimpleWorker`` with a shorter maintenance interval (see the module doc), that
+    logs jobs by id only: a job's description repeats its arguments, and those hold the
+    database URL (with its password) and the spot-check seed, which belong in no log."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
+        kwargs["log_job_description"] = False
         super().__init__(*args, **kwargs)
 
 
