@@ -1,6 +1,7 @@
-"""Duty-log changes: tie calls to entries, close entries, open incidents, record call-backs,
-sign handovers. Each function checks its input, changes the rows, writes the audit entries
-in the same session, and leaves the commit to the caller (the view).
+"""Duty-log changes: tie calls to entries, close entries, open incidents, record the reports
+sent upward for them, record call-backs, sign handovers. Each function checks its input,
+changes the rows, writes the audit entries in the same session, and leaves the commit to the
+caller (the view).
 
 Raises :class:`LogError` (with a message for the user) for a request that cannot be done;
 permission checks are the views' business.
@@ -17,10 +18,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from callcenter.deadlines import FIRST_REPORT
 from callcenter.store.duty import (
     Callback,
     Handover,
     Incident,
+    IncidentReport,
     LogEntry,
     LogEntryCall,
     Shift,
@@ -32,8 +35,12 @@ from callcenter.web.audit import audit, model_snapshot
 __all__ = [
     "CALLBACK_RESULTS",
     "ENTRY_FIELDS",
+    "FINAL_REPORT",
+    "FOLLOW_UP_REPORT",
     "INCIDENT_FIELDS",
     "INCIDENT_REPORT_DUE",
+    "REPORT_FIELDS",
+    "REPORT_KINDS",
     "LogError",
     "OpenItems",
     "callback_unit_id",
@@ -45,6 +52,8 @@ __all__ = [
     "open_items",
     "pending_handover",
     "record_callback",
+    "record_report",
+    "report_kinds_allowed",
     "sign_in",
     "sign_out",
     "tag_call",
@@ -58,6 +67,7 @@ INCIDENT_FIELDS = (
     "unit_id", "title", "occurred_at", "place", "source", "category", "level", "cause",
     "course", "losses", "measures", "trend", "contact", "status", "report_due_at",
 )  # fmt: skip
+REPORT_FIELDS = ("incident_id", "kind", "reported_at", "content", "created_by_id")
 CALLBACK_FIELDS = ("state", "closed_at", "reason", "closed_by_call_id")
 HANDOVER_FIELDS = (
     "unit_id", "shift_id", "outgoing_officer", "incoming_officer", "notes", "signed_out_at",
@@ -68,6 +78,10 @@ INCIDENT_TEXT_FIELDS = (
     "contact",
 )  # fmt: skip
 CALLBACK_RESULTS = ("called_back", "reached", "excused")
+# the reports sent upward: 首报 (the one the deadline is about), 续报, 终报 (closes the incident)
+FOLLOW_UP_REPORT = "follow_up"
+FINAL_REPORT = "final"
+REPORT_KINDS = (FIRST_REPORT, FOLLOW_UP_REPORT, FINAL_REPORT)
 INCIDENT_REPORT_DUE = timedelta(hours=2)  # 突发事件: first report within 2 h of the event
 MAX_TEXT = 4000
 
@@ -294,6 +308,81 @@ def link_incident(session: Session, entry: LogEntry, incident: Incident) -> LogE
         session=session,
     )
     return entry
+
+
+def report_kinds_allowed(incident: Incident) -> tuple[str, ...]:
+    """What may be recorded next: the first report once, then follow-ups and the final one;
+    nothing once the incident is closed."""
+    if incident.status == "closed":
+        return ()
+    if not any(report.kind == FIRST_REPORT for report in incident.reports):
+        return (FIRST_REPORT,)
+    return (FOLLOW_UP_REPORT, FINAL_REPORT)
+
+
+def record_report(
+    session: Session,
+    incident: Incident,
+    *,
+    kind: str,
+    reported_at: datetime,
+    content: str,
+    user_id: int | None,
+    now: datetime,
+) -> IncidentReport:
+    """Record a report sent upward at ``reported_at`` (not in the future, not before the
+    event, a follow-up or final one not before the first). The final report closes the
+    incident."""
+    if kind not in REPORT_KINDS:
+        raise LogError(_l("choose the kind of report"))
+    if kind not in report_kinds_allowed(incident):
+        if incident.status == "closed":
+            raise LogError(_l("the incident is closed: its final report is recorded"))
+        if kind == FIRST_REPORT:
+            raise LogError(_l("the first report is recorded already"))
+        raise LogError(_l("record the first report before a follow-up or final one"))
+    if reported_at > now:
+        raise LogError(_l("the time the report was sent cannot be in the future"))
+    if reported_at < incident.occurred_at:
+        raise LogError(_l("the report cannot have been sent before the event"))
+    first = [r.reported_at for r in incident.reports if r.kind == FIRST_REPORT]
+    if first and reported_at < min(first):
+        raise LogError(_l("a follow-up or final report cannot precede the first report"))
+    content = (content or "").strip()
+    if not content:
+        raise LogError(_l("a report needs its content"))
+    if len(content) > MAX_TEXT:
+        raise LogError(_l("the report is too long (at most %(limit)s characters)", limit=MAX_TEXT))
+    report = IncidentReport(
+        incident_id=incident.id,
+        kind=kind,
+        reported_at=reported_at,
+        content=content,
+        created_by_id=user_id,
+    )
+    incident.reports.append(report)
+    session.flush()
+    audit(
+        "create",
+        "incident_report",
+        report.id,
+        None,
+        model_snapshot(report, REPORT_FIELDS),
+        session=session,
+    )
+    if kind == FINAL_REPORT:
+        before = model_snapshot(incident, INCIDENT_FIELDS)
+        incident.status = "closed"
+        session.flush()
+        audit(
+            "close",
+            "incident",
+            incident.id,
+            before,
+            model_snapshot(incident, INCIDENT_FIELDS),
+            session=session,
+        )
+    return report
 
 
 # --------------------------------------------------------------------------- call-backs

@@ -1,5 +1,6 @@
-"""The duty log (值班日志): a day's entries, one entry, tying calls to entries, incidents,
-recording call-backs. Officers change their own unit's log; inspectors read."""
+"""The duty log (值班日志): a day's entries, one entry, tying calls to entries, incidents and
+the reports sent upward for them, recording call-backs. Officers change their own unit's log;
+inspectors read."""
 
 from __future__ import annotations
 
@@ -13,8 +14,17 @@ from flask_login import login_required
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
+from callcenter.deadlines import FIRST_REPORT
 from callcenter.queries.calls import MISSED_OUTCOMES, CallFilters, apply_filters, day_bounds
-from callcenter.store.duty import Callback, Incident, LogEntry, LogEntryCall, Shift
+from callcenter.store.accounts import User
+from callcenter.store.duty import (
+    Callback,
+    Incident,
+    IncidentReport,
+    LogEntry,
+    LogEntryCall,
+    Shift,
+)
 from callcenter.store.models import Call
 from callcenter.store.org import DutyLine, Unit
 from callcenter.web.extensions import db
@@ -291,25 +301,84 @@ def link_incident(entry_id: int) -> Response:
     return redirect(url_for("log.entry", entry_id=entry_id))
 
 
-@bp.get("/log/incidents/<int:incident_id>")
-@login_required
-def incident(incident_id: int) -> str:
+def _incident_or_abort(incident_id: int, *, edit: bool) -> Incident:
     found = db().get(Incident, incident_id)
     if found is None:
         abort(404)
     require_visible(found.unit_id)
-    unit = db().get(Unit, found.unit_id)
+    if edit:
+        require_editable(found.unit_id)
+    return found
+
+
+@bp.get("/log/incidents/<int:incident_id>")
+@login_required
+def incident(incident_id: int) -> str:
+    found = _incident_or_abort(incident_id, edit=False)
+    session = db()
+    unit = session.get(Unit, found.unit_id)
+    zone = unit_zone(unit)
     entries = list(
-        db().scalars(select(LogEntry).where(LogEntry.incident_id == found.id).order_by(LogEntry.at))
+        session.scalars(
+            select(LogEntry).where(LogEntry.incident_id == found.id).order_by(LogEntry.at)
+        )
     )
+    reports = [
+        (report, display_name or username or "")
+        for report, display_name, username in session.execute(
+            select(IncidentReport, User.display_name, User.username)
+            .outerjoin(User, User.id == IncidentReport.created_by_id)
+            .where(IncidentReport.incident_id == found.id)
+            .order_by(IncidentReport.reported_at, IncidentReport.id)
+        )
+    ]
+    first_sent = any(report.kind == FIRST_REPORT for report, _by in reports)
     return render_template(
         "log/incident.html",
         incident=found,
         unit=unit,
         entries=entries,
-        zone=str(unit_zone(unit)),
-        overdue=found.status == "open" and not found.reports and found.report_due_at < now(),
+        reports=reports,
+        zone=str(zone),
+        overdue=found.status == "open" and not first_sent and found.report_due_at < now(),
+        editable=can_edit_unit(None, found.unit_id),
+        report_kinds=service.report_kinds_allowed(found),
+        max_report=service.MAX_TEXT,
+        now_local=now().astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
     )
+
+
+@bp.post("/log/incidents/<int:incident_id>/reports")
+@login_required
+def record_report(incident_id: int) -> Response:
+    """Record a report sent upward (首报 / 续报 / 终报); the final one closes the incident."""
+    found = _incident_or_abort(incident_id, edit=True)
+    session = db()
+    zone = unit_zone(session.get(Unit, found.unit_id))
+    raw = request.form.get("reported_at", "").strip()
+    try:
+        reported_at = parse_local_datetime(raw, zone) if raw else now()
+        if reported_at is None:
+            raise service.LogError(_("give the time the report was sent"))
+        report = service.record_report(
+            session,
+            found,
+            kind=request.form.get("kind", ""),
+            reported_at=reported_at,
+            content=request.form.get("content", ""),
+            user_id=user_id(),
+            now=now(),
+        )
+    except service.LogError as exc:
+        session.rollback()
+        flash(_("Not saved: %(problem)s", problem=str(exc)), "error")
+        return redirect(url_for("log.incident", incident_id=incident_id))
+    session.commit()
+    if report.kind == service.FINAL_REPORT:
+        flash(_("Final report recorded; the incident is closed."), "info")
+    else:
+        flash(_("Report recorded."), "info")
+    return redirect(url_for("log.incident", incident_id=incident_id))
 
 
 # --------------------------------------------------------------------------- calls
