@@ -236,6 +236,16 @@ class IncidentReport(Base):
     """A report sent upward: the first one, follow-ups (续报), the final one."""
 
     __tablename__ = "incident_reports"
+    __table_args__ = (
+        # one first report per incident, even when two are sent at the same moment
+        Index(
+            "uq_incident_reports_first",
+            "incident_id",
+            unique=True,
+            sqlite_where=text("kind = 'first'"),
+            postgresql_where=text("kind = 'first'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy import Column, Engine, Integer, MetaData, func, inspect, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from callcenter.store import migrate
 from callcenter.store.db import make_session_factory, session_scope
+from callcenter.store.duty import Incident, IncidentReport
 from callcenter.store.migrate import check_drift, current_revision, head_revision, upgrade
 from callcenter.store.models import NAMING_CONVENTION, Base, Call, CallLeg
+from callcenter.store.org import Unit
 
 
 def test_upgrade_creates_the_schema_at_head(migrated_engine: Engine) -> None:
@@ -100,3 +106,22 @@ def test_the_outbox_sweep_reads_partial_indexes_of_unevaluated_rows(
         assert index["column_names"] == ["created_at"]
         where = next(v for k, v in index.get("dialect_options", {}).items() if k.endswith("_where"))
         assert "evaluated_at is null" in str(where).lower()
+
+
+def test_an_incident_has_one_first_report_at_most(migrated_engine: Engine) -> None:
+    """Two first reports stored at once (two officers, one moment): the database keeps one."""
+    at = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+    with Session(migrated_engine) as session:
+        unit = Unit(name="一县")
+        session.add(unit)
+        session.flush()
+        incident = Incident(unit_id=unit.id, title="t", occurred_at=at, report_due_at=at)
+        session.add(incident)
+        session.flush()
+        session.add(IncidentReport(incident_id=incident.id, kind="first", reported_at=at))
+        session.add(IncidentReport(incident_id=incident.id, kind="follow_up", reported_at=at))
+        session.add(IncidentReport(incident_id=incident.id, kind="follow_up", reported_at=at))
+        session.commit()
+        session.add(IncidentReport(incident_id=incident.id, kind="first", reported_at=at))
+        with pytest.raises(IntegrityError):
+            session.commit()

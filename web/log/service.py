@@ -16,6 +16,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from callcenter.deadlines import FIRST_REPORT
@@ -361,7 +362,10 @@ def record_report(
         created_by_id=user_id,
     )
     incident.reports.append(report)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # another first report was stored a moment ago
+        raise LogError(_l("the first report is recorded already")) from exc
     audit(
         "create",
         "incident_report",
