@@ -429,8 +429,8 @@ class PbxListener:
         for task in list(self._tasks):  # a re-sync waiting on a PBX that went quiet
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.archive is not None:
-            self.archive.close()
+        if self.archive is not None:  # writes what is queued: off the event loop
+            await asyncio.to_thread(self.archive.close)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)

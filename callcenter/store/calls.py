@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, SmallInteger, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import BigInteger, Integer, SmallInteger, Table, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from callcenter.store.models import Call, CallLeg
@@ -16,6 +17,9 @@ from callcenter.tracking import records
 __all__ = ["find_call_id", "save_call"]
 
 logger = logging.getLogger(__name__)
+
+_CALLS: Table = Call.metadata.tables[Call.__tablename__]
+_LEGS: Table = CallLeg.metadata.tables[CallLeg.__tablename__]
 
 
 def find_call_id(session: Session, pbx: str, linkedid: str) -> int | None:
@@ -27,29 +31,46 @@ def save_call(session: Session, record: records.Call, pbx: str) -> int:
     """Store ``record`` (with its legs) as a call of ``pbx`` and return its id.
 
     Idempotent: a call already stored for the same ``pbx`` and Linkedid is left as it is
-    and its id returned. Works inside the caller's transaction (which it does not commit):
-    the row is inserted in a savepoint, so when a concurrent writer stored the same call
-    first, the unique constraint stops the second insert, only the savepoint is rolled
-    back, and the existing id is returned.
+    and its id returned. Works inside the caller's transaction (which it does not commit).
+    Three statements, no ORM objects (the listener stores calls under SQLite's one write
+    lock, shared with the workers): a look-up, ``INSERT … ON CONFLICT (pbx, linkedid) DO
+    NOTHING RETURNING id`` for the call, one executemany ``INSERT`` for its legs. When a
+    concurrent writer stored the same call between the look-up and the insert, the insert
+    does nothing (PostgreSQL waits for that writer's commit first) and the look-up again
+    gives the existing id. Only that unique constraint is let through: any other refusal
+    (a check constraint) raises and takes the caller's transaction down with it.
     """
     existing = find_call_id(session, pbx, record.linkedid)
     if existing is not None:
         return existing
 
-    call = Call(**_fit(Call, _call_values(record, pbx), record.linkedid))
-    call.legs = [CallLeg(**_fit(CallLeg, _leg_values(leg), record.linkedid)) for leg in record.legs]
-    try:
-        with session.begin_nested():
-            session.add(call)
-    except IntegrityError:
+    values = _fit(Call, _call_values(record, pbx), record.linkedid)
+    call_id = session.scalar(
+        _insert(session)(_CALLS)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["pbx", "linkedid"])
+        .returning(_CALLS.c.id)
+    )
+    if call_id is None:
         existing = find_call_id(session, pbx, record.linkedid)
-        if existing is None:
-            raise  # some other constraint: a real error
+        if existing is None:  # cannot happen: the conflicting row is committed
+            raise RuntimeError(f"call {record.linkedid} of {pbx}: conflict, yet no row")
         logger.info(
             "call %s of %s was stored concurrently; keeping id %s", record.linkedid, pbx, existing
         )
         return existing
-    return call.id
+    legs = [
+        {"call_id": call_id, **_fit(CallLeg, _leg_values(leg), record.linkedid)}
+        for leg in record.legs
+    ]
+    if legs:
+        session.execute(insert(_LEGS), legs)
+    return int(call_id)
+
+
+def _insert(session: Session) -> Callable[[Table], sqlite.Insert | postgresql.Insert]:
+    """The dialect's ``INSERT`` construct (both have ``on_conflict_do_nothing``)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def _call_values(record: records.Call, pbx: str) -> dict[str, Any]:

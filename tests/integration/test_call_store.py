@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import StatementError
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from callcenter.store import calls as call_store
@@ -160,6 +164,80 @@ def test_a_concurrent_insert_is_caught_by_the_unique_constraint(
         assert count(session, CallLeg) == 2
 
     assert len(lookups) == 2
+
+
+def test_two_writers_storing_the_same_call_at_once_store_one_row(
+    migrated_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real race: the second writer starts while the first has inserted but not committed.
+
+    PostgreSQL: the second look-up misses, its insert waits on the unique index until the
+    first commits, then does nothing, and the existing id comes back. SQLite: the second
+    writer waits for the write lock, then finds the call."""
+    factory = make_session_factory(migrated_engine)
+    postgres = migrated_engine.dialect.name == "postgresql"
+    results: list[int | BaseException] = []
+
+    def second_writer() -> None:
+        try:
+            with session_scope(factory) as session:
+                results.append(save_call(session, answered_call(), pbx="lab"))
+        except BaseException as exc:  # reported by the assertion below
+            results.append(exc)
+
+    with caplog.at_level(logging.INFO, logger="callcenter.store.calls"):
+        with session_scope(factory) as first:
+            stored = save_call(first, answered_call(), pbx="lab")
+            thread = threading.Thread(target=second_writer)
+            thread.start()
+            if postgres:  # commit only once the second insert waits for this transaction
+                deadline = time.monotonic() + 30
+                while not _an_insert_waits_for_a_lock(migrated_engine):
+                    assert time.monotonic() < deadline, "the second writer never blocked"
+                    time.sleep(0.01)
+        thread.join(60)
+
+    assert results == [stored]
+    with session_scope(factory) as session:
+        assert count(session, Call) == 1
+        assert count(session, CallLeg) == 2
+    concurrent = [r for r in caplog.records if "stored concurrently" in r.getMessage()]
+    assert len(concurrent) == (1 if postgres else 0)
+
+
+def _an_insert_waits_for_a_lock(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        waiting = connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE 'INSERT INTO calls %'"
+            )
+        )
+    return bool(waiting)
+
+
+def test_a_call_the_database_refuses_raises_and_stores_nothing(migrated_engine: Engine) -> None:
+    """Only the (pbx, Linkedid) conflict is let through: a check constraint still refuses
+    the call (the listener then sets it aside), and its legs are not stored either."""
+    factory = make_session_factory(migrated_engine)
+    bad = replace(answered_call(), outcome="exploded")  # type: ignore[arg-type]
+
+    with pytest.raises(IntegrityError), session_scope(factory) as session:
+        save_call(session, bad, pbx="lab")
+
+    with session_scope(factory) as session:
+        assert count(session, Call) == 0
+        assert count(session, CallLeg) == 0
+        good = save_call(session, answered_call(), pbx="lab")
+    with session_scope(factory) as session:
+        assert session.get_one(Call, good).outcome == "answered"
+
+
+def test_a_call_without_legs_is_stored(session: Session) -> None:
+    call_id = save_call(session, replace(answered_call(), legs=()), pbx="lab")
+
+    assert session.get_one(Call, call_id).legs == []
+    assert count(session, CallLeg) == 0
 
 
 def test_deleting_a_call_deletes_its_legs(session: Session) -> None:
