@@ -235,10 +235,9 @@ def filter_clauses(filters: CallFilters) -> list[ColumnElement[bool]]:
     # A correlated EXISTS on the indexed ``call_id`` columns: the list walks its time or
     # line index and probes each row, stopping at the page's end.
     if filters.has_violation is not None:
-        flagged = or_(
-            exists().where(Violation.call_id == Call.id),
-            exists().where(ViolationCall.call_id == Call.id),
-        )
+        # every violation lists its calls in violation_calls, its own call included (the
+        # workers write both): one EXISTS that PostgreSQL can run as a semi-join
+        flagged = exists().where(ViolationCall.call_id == Call.id)
         clauses.append(flagged if filters.has_violation else ~flagged)
     # ``untagged`` is an anti-join, added by :func:`apply_filters`.
     return clauses

@@ -24,7 +24,7 @@ from callcenter import clicktocall
 from callcenter.embedded_redis import EmbeddedRedis, connect
 from callcenter.queries.calls import CallFilters, Cursor, call_page, list_select
 from callcenter.store.accounts import AuditEntry
-from callcenter.store.duty import Callback, LogEntry, LogEntryCall, Violation
+from callcenter.store.duty import Callback, LogEntry, LogEntryCall, Violation, ViolationCall
 from callcenter.store.models import Call, CallLeg
 from callcenter.store.org import DeskPhone, DutyLine, Unit
 from tests.web.conftest import Tree
@@ -172,6 +172,9 @@ def add_violation(app_db: Callable[[], Any], call_id: int, kind: str = "unanswer
             detail="rang 20.0 s, nobody answered",
         )
         session.add(violation)
+        session.flush()
+        # as the workers store it: the calls behind a violation, its own call included
+        session.add(ViolationCall(violation_id=violation.id, call_id=call_id))
         session.flush()
         return violation.id
 
