@@ -28,7 +28,7 @@ key                               default                               meaning
                                   callcenter.db``
 ``redis.url``                     ``""`` (start the embedded Redis)     Redis URL
 ``tracker.idle_timeout_seconds``  ``7200.0``                            close silent calls
-``spot_checks.per_line``          ``3``                                 checks/line/day
+``spot_checks.per_line``          ``0``                                 checks/line/day
 ``spot_checks.seed``              none (secret)                         makes the times
 ``spot_checks.context``           ``"from-trunk"``                      Local/<line>@ctx
 ``spot_checks.prompt``            ``"demo-congrats"``                   sound played
@@ -148,7 +148,9 @@ class TrackerConfig:
 class SpotChecksConfig:
     """``[spot_checks]``: the test calls the workers place to every monitored duty line."""
 
-    per_line: int = 3  # checks per line and day, at random times in its monitored hours
+    # checks per line and day, at random times in its monitored hours; 0 (the default): off
+    # until the dialplan context below exists, so a missing context never flags a duty room
+    per_line: int = 0
     seed: str | None = field(default=None, repr=False, metadata=_SECRET)  # makes the times
     context: str = "from-trunk"  # dialplan context where Local/<line>@context rings the line
     prompt: str = "demo-congrats"  # the sound played to whoever answers

@@ -259,7 +259,9 @@ def write_config(options: DemoOptions) -> Path:
         f"instance_path = {json.dumps(str(instance))}\n\n"
         f"[database]\nurl = {json.dumps(database)}\n\n"
         f'[[ami.pbx]]\nname = "{PBX_NAME}"\nhost = "{options.host}"\nport = {options.ami_port}\n'
-        f'username = "callcenter"\n\n{lines}'
+        f'username = "callcenter"\n\n'
+        "[spot_checks]\nper_line = 3  # the replay server answers every Originate\n\n"
+        f"{lines}"
     )
     path = instance / "demo.toml"
     path.write_text(text, "utf-8")
