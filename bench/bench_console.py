@@ -35,6 +35,7 @@ import argparse
 import math
 import os
 import random
+import secrets
 import statistics
 import sys
 import tempfile
@@ -55,7 +56,7 @@ ZONE = ZoneInfo("Asia/Shanghai")
 UNITS = 25
 LINES_PER_UNIT = 2
 CHUNK = 50_000
-PASSWORD = "bench-password-123"
+PASSWORD = secrets.token_urlsafe(12)  # per run; set on the stored users before signing in
 OUTCOME_WEIGHTS = (
     ("answered", 0.88),
     ("no_answer", 0.06),
@@ -564,7 +565,7 @@ def measure_pages(
             overrides={
                 "database.url": url,
                 "instance_path": instance,
-                "web.secret_key": "bench-secret-key-" + "x" * 32,
+                "web.secret_key": secrets.token_hex(32),
             },
         )
         app = create_app(
@@ -576,6 +577,16 @@ def measure_pages(
                 "CLOCK": lambda: ctx.now,
             },
         )
+        with app.app_context():  # a data set built by an earlier run has its password
+            from werkzeug.security import generate_password_hash
+
+            from callcenter.store.accounts import User
+            from callcenter.web.extensions import db
+
+            session = db()
+            for user in session.scalars(select(User)):
+                user.password_hash = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+            session.commit()
         client = app.test_client()
         response = client.post("/login", data={"username": "inspector", "password": PASSWORD})
         if response.status_code not in (302, 303):

@@ -35,6 +35,7 @@ import contextlib
 import multiprocessing
 import os
 import platform
+import secrets
 import signal
 import statistics
 import subprocess
@@ -51,7 +52,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-SECRET = "bench-only"
+SECRET = secrets.token_urlsafe(12)  # per run
 PBX = "bench"
 # The mix of a busy duty line (kind: weight).
 MIX = {

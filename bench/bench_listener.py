@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from callcenter.config import load_config
 from callcenter.listen import build_pipeline, run_pipeline
 from callcenter.store.migrate import upgrade
 
-SECRET = "bench-only"
+SECRET = secrets.token_urlsafe(12)  # per run
 
 
 async def run(days: int, database_url: str, redis_url: str | None, instance: Path) -> None:

@@ -5,7 +5,8 @@ and receive the events of AMI transcripts (``.jsonl``, ``.json``, ``.ami``, ``.g
 :mod:`callcenter.ami.transcripts`) and/or of an iterator of event dicts (the traffic
 generator), paced like the recording. It answers the actions the product uses::
 
-    async with AmiReplayServer([Path("answered.jsonl")], speed=0, secret="s3cret") as server:
+    secret = os.environ["CALLCENTER_AMI__SECRET"]
+    async with AmiReplayServer([Path("answered.jsonl")], speed=0, secret=secret) as server:
         print(server.port)
         await server.wait_until_finished()
 

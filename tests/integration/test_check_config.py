@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import socket
 import threading
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from callcenter.commands.check_config import check_config
 from callcenter.commands.db import db
 from callcenter.store.migrate import head_revision, upgrade
 
-SECRET = "the-right-secret"
+SECRET = secrets.token_urlsafe(12)  # per test run: no secret committed
 WEB_KEY = "k" * 32
 
 
@@ -145,11 +146,12 @@ def test_embedded_redis_is_reported_not_started(tmp_path: Path) -> None:
 
 
 def test_wrong_ami_secret_is_one_line(tmp_path: Path, ami_server: AmiServerThread) -> None:
+    wrong = secrets.token_urlsafe(12)
     config = _write_config(
         tmp_path,
         database=f"sqlite:///{tmp_path / 'cc.db'}",
         ami_port=ami_server.port,
-        ami_secret="not-the-secret",
+        ami_secret=wrong,
     )
 
     result = _run(check_config, "--config", str(config), "--part", "pbx")
@@ -158,7 +160,7 @@ def test_wrong_ami_secret_is_one_line(tmp_path: Path, ami_server: AmiServerThrea
     assert _lines(result)["pbx main"] == (
         f"login refused: Authentication failed (user 'callcenter' at 127.0.0.1:{ami_server.port})"
     )
-    assert "not-the-secret" not in result.output
+    assert wrong not in result.output
 
 
 def test_unreachable_pbx_and_missing_secret(tmp_path: Path) -> None:

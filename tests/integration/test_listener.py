@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from callcenter.store.models import Call, Outage
 from tests.unit.helpers import load_events
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
-SECRET = "lab-only-secret"
+SECRET = secrets.token_urlsafe(12)  # per test run: no secret committed
 TRANSCRIPTS = [
     FIXTURES / "asterisk20" / "answered.jsonl",
     FIXTURES / "asterisk20" / "no_answer_timeout.jsonl",

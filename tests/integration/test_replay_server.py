@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -32,7 +33,7 @@ from callcenter.tracking.tracker import CallTracker
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
 ANSWERED = FIXTURES / "asterisk20" / "answered.jsonl"
 CACOFONISK_SIMPLE = FIXTURES / "cacofonisk" / "simple" / "ab_success_a_hangup.json"
-SECRET = "test-only-secret"
+SECRET = secrets.token_urlsafe(12)  # per test run: no secret committed
 BRIDGE = "a326637b-17cc-4745-bfff-77865c65e577"
 
 T = TypeVar("T")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import threading
@@ -44,7 +45,7 @@ from callcenter.store.migrate import upgrade
 from callcenter.store.org import Unit
 from callcenter.web import create_app
 
-SECRET_KEY = "test-secret-key-not-for-production-0123456789"
+SECRET_KEY = secrets.token_hex(32)  # made per test run: no key is committed
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -54,7 +55,7 @@ def _entries(app_db: Callable[..., Any], entity: str, entity_id: int) -> list[Au
         return entries
 
 
-NEW_PASSWORD = "a-fresh-password-9"
+NEW_PASSWORD = secrets.token_urlsafe(12)  # per test run: no password committed
 
 
 # --------------------------------------------------------------------------- users
