@@ -56,58 +56,49 @@ def test_an_abandoned_call_is_a_violation_only_past_the_threshold(
     assert all(v.endpoint in scenario.desk_phones for v in found)
 
 
+def duty2_answers(tracked_desk_phones: frozenset[str]) -> Call:
+    """Ring group 12346 rings duty1 and duty2, duty2 answers after 4 s; tracked with the
+    line's desk phones as the listener knew them."""
+    events, scenario = generate_call(
+        "ring_group_answered",
+        rng=Random(3),
+        start=START,
+        desk_phones=("SIP/duty1", "SIP/duty2"),
+        answer_on="SIP/duty2",
+        ring_seconds=4,
+    )
+    call = track(events, Directory.of([DutyLine(scenario.line, tracked_desk_phones)]))
+    assert call.outcome == "answered"
+    assert call.answered_by == "SIP/duty2"
+    return call
+
+
+BOTH = frozenset({"SIP/duty1", "SIP/duty2"})
+ONLY_DUTY1 = frozenset({"SIP/duty1"})
+
+
 def test_answered_by_a_phone_that_is_not_a_desk_phone_is_forwarded() -> None:
     """The ring group 12346 rings duty1 and duty2; only duty1 is a desk phone of the line
     (duty2 is, say, the office next door): duty2 answering is the duty call leaving the
     desk, so it is ``forwarded``, naming the phone that took it."""
-    events, scenario = generate_call(
-        "ring_group_answered",
-        rng=Random(3),
-        start=START,
-        desk_phones=("SIP/duty1", "SIP/duty2"),
-        answer_on="SIP/duty2",
-        ring_seconds=4,
-    )
-    directory = Directory.of([DutyLine(scenario.line, frozenset({"SIP/duty1"}))])
-    call = track(events, directory)
-    assert call.outcome == "answered"
-    assert call.answered_by == "SIP/duty2"
+    call = duty2_answers(ONLY_DUTY1)
     assert call.forwarded_to == "SIP/duty2"
-    found = judge_call(call, policy_of(scenario.line, "SIP/duty1"))
+    found = judge_call(call, policy_of(call.line or "", *ONLY_DUTY1))
     assert [(v.kind, v.endpoint) for v in found] == [("forwarded", "SIP/duty2")]
 
 
 def test_the_same_call_answered_by_a_desk_phone_is_no_violation() -> None:
-    events, scenario = generate_call(
-        "ring_group_answered",
-        rng=Random(3),
-        start=START,
-        desk_phones=("SIP/duty1", "SIP/duty2"),
-        answer_on="SIP/duty2",
-        ring_seconds=4,
-    )
-    directory = Directory.of([DutyLine(scenario.line, frozenset(scenario.desk_phones))])
-    call = track(events, directory)
-    assert call.outcome == "answered"
+    call = duty2_answers(BOTH)
     assert call.forwarded_to is None
-    assert judge_call(call, policy_of(scenario.line, *scenario.desk_phones)) == []
+    assert judge_call(call, policy_of(call.line or "", *BOTH)) == []
 
 
 def test_desk_phones_edited_after_the_call_was_tracked_are_what_judges_it() -> None:
     """The listener tracked with the config's desk phones (duty1 and duty2); the unit admin
     has since taken duty2 off the line in the console: the worker judges with the stored
     policy, so duty2 answering is ``forwarded`` although the record has no forward."""
-    events, scenario = generate_call(
-        "ring_group_answered",
-        rng=Random(3),
-        start=START,
-        desk_phones=("SIP/duty1", "SIP/duty2"),
-        answer_on="SIP/duty2",
-        ring_seconds=4,
-    )
-    directory = Directory.of([DutyLine(scenario.line, frozenset(scenario.desk_phones))])
-    call = track(events, directory)
+    call = duty2_answers(BOTH)
     assert call.forwarded_to is None
-    found = judge_call(call, policy_of(scenario.line, "SIP/duty1"))
+    found = judge_call(call, policy_of(call.line or "", *ONLY_DUTY1))
     assert [(v.kind, v.endpoint) for v in found] == [("forwarded", "SIP/duty2")]
     assert "not a desk phone of" in found[0].detail

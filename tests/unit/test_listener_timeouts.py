@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,25 @@ def test_a_timeout_must_be_positive(key: str, value: float) -> None:
 def test_a_wrong_type_names_the_key() -> None:
     with pytest.raises(ConfigError, match=re.escape("ami.pbx[0].ping_timeout_seconds")):
         load_config(env={"CALLCENTER_AMI__PBX__0__PING_TIMEOUT_SECONDS": "soon"})
+
+
+def test_the_listener_gets_its_pbx_timeouts_from_the_config(tmp_path: Path) -> None:
+    from callcenter.listen import build_pipeline
+
+    config = load_config(
+        env={"CALLCENTER_AMI__SECRET": secrets.token_urlsafe(12)},
+        overrides={
+            "instance_path": str(tmp_path / "instance"),
+            "database": {"url": f"sqlite:///{tmp_path / 'cc.db'}"},
+            "ami": {"pbx": [{"name": "a", "ping_interval_seconds": 2.5,
+                             "ping_timeout_seconds": 0.5, "login_timeout_seconds": 3}]},
+        },
+    )  # fmt: skip
+    pipeline = build_pipeline(config, None)
+    try:
+        (listener,) = pipeline.listeners
+        assert (listener.ping_interval, listener.ping_timeout, listener.login_timeout) == (
+            2.5, 0.5, 3.0,
+        )  # fmt: skip
+    finally:
+        pipeline.close()

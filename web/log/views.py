@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -194,14 +194,23 @@ def create_entry() -> Response:
 # --------------------------------------------------------------------------- one entry
 
 
-def _entry_or_abort(entry_id: int, *, edit: bool) -> LogEntry:
-    entry = db().get(LogEntry, entry_id)
-    if entry is None:
+_Owned = TypeVar("_Owned", LogEntry, Incident)
+
+
+def _owned_or_abort(model: type[_Owned], row_id: int, *, edit: bool) -> _Owned:
+    """A unit's log entry or incident: 404 if none, 403 if the user may not see (or, with
+    ``edit``, change) its unit."""
+    row = db().get(model, row_id)
+    if row is None:
         abort(404)
-    require_visible(entry.unit_id)
+    require_visible(row.unit_id)
     if edit:
-        require_editable(entry.unit_id)
-    return entry
+        require_editable(row.unit_id)
+    return row
+
+
+def _entry_or_abort(entry_id: int, *, edit: bool) -> LogEntry:
+    return _owned_or_abort(LogEntry, entry_id, edit=edit)
 
 
 @bp.get("/log/entries/<int:entry_id>")
@@ -302,13 +311,7 @@ def link_incident(entry_id: int) -> Response:
 
 
 def _incident_or_abort(incident_id: int, *, edit: bool) -> Incident:
-    found = db().get(Incident, incident_id)
-    if found is None:
-        abort(404)
-    require_visible(found.unit_id)
-    if edit:
-        require_editable(found.unit_id)
-    return found
+    return _owned_or_abort(Incident, incident_id, edit=edit)
 
 
 @bp.get("/log/incidents/<int:incident_id>")
