@@ -52,7 +52,6 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-SECRET = secrets.token_urlsafe(12)  # per run
 PBX = "bench"
 # The mix of a busy duty line (kind: weight).
 MIX = {
@@ -100,7 +99,7 @@ def generate(rate: float, seconds: float, seed: int) -> tuple[list[dict[str, str
     return [event for _, _, event in keyed], count
 
 
-def serve(rate: float, seconds: float, seed: int, pipe: Connection) -> None:
+def serve(rate: float, seconds: float, seed: int, secret: str, pipe: Connection) -> None:
     """The replay server's process: play the calls, then report when each final Hangup went."""
     from callcenter.ami.replay_server import AmiReplayServer
 
@@ -117,7 +116,7 @@ def serve(rate: float, seconds: float, seed: int, pipe: Connection) -> None:
 
     async def main() -> None:
         async with TimedServer(events=events, speed=1.0, shift_to_now=True,
-                               secret=SECRET) as server:  # fmt: skip
+                               secret=secret) as server:  # fmt: skip
             pipe.send(("ready", server.port, expected, len(events)))
             await server.wait_until_finished()
             pipe.send(("done", hangup_sent, server.events_sent, server.events_dropped))
@@ -189,7 +188,10 @@ async def run(
     upgrade(database_url)
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
-    server = context.Process(target=serve, args=(args.rate, args.seconds, args.seed, theirs))
+    secret = secrets.token_urlsafe(12)  # per run; handed to the server (a spawned process)
+    server = context.Process(
+        target=serve, args=(args.rate, args.seconds, args.seed, secret, theirs), daemon=True
+    )
     server.start()
     print(f"generating {int(args.rate * args.seconds)} calls ...", flush=True)
     _, port, expected, event_count = await asyncio.to_thread(ours.recv)
@@ -197,7 +199,7 @@ async def run(
         "instance_path": str(tmp / "instance"),
         "database": {"url": database_url},
         "redis": {"url": redis_url},
-        "ami": {"pbx": [{"name": PBX, "port": port, "secret": SECRET}]},
+        "ami": {"pbx": [{"name": PBX, "port": port, "secret": secret}]},
         "lines": LINES,
     })  # fmt: skip
     engine = make_engine(database_url)
