@@ -44,12 +44,11 @@ sleeps of up to 100 ms). On SQLite one worker process is enough and two only con
 that lock; on PostgreSQL run one per core.
 
 Measured with ``bench/bench_latency.py`` (replay server, listener, Redis and the workers on
-one 2-CPU machine; 100 calls/s for 60 s, 6,000 calls, every one evaluated): SQLite, one
-worker, p50 0.6 s and p99 3.4 s from a call's last ``Hangup`` to the end of its evaluation
-job, RQ's own enqueue→start p50 39 ms and p99 312 ms; the target (p99 < 500 ms) is **not**
-met. The time goes to the listener storing calls: its process (event loop and the storing
-thread share one GIL) and the workers wait for each other at SQLite's write lock; the job
-itself takes p99 154 ms. At 75 calls/s the target holds: p50 47 ms, p99 295 ms. See
+one 2-CPU machine; 100 calls/s for 60 s, 6,000 calls, every one evaluated), on an idle
+machine: SQLite with one worker, p99 317 ms and 136 ms in two runs from a call's last
+``Hangup`` to the end of its evaluation job (RQ's own enqueue→start p99 80 ms and 55 ms);
+PostgreSQL with two workers, p99 266 ms. The target (p99 < 500 ms) holds. It did not in
+two of four earlier runs while other work shared the two CPUs (2.6 s; 17 s). See
 ``bench/README.md``.
 
 Safety with several workers on several machines: every row a job writes has a unique key
@@ -77,6 +76,7 @@ from callcenter.embedded_redis import connect
 __all__ = [
     "DEFAULT_QUEUES",
     "MAINTENANCE_INTERVAL",
+    "PUBSUB_WAIT_SECONDS",
     "DutyWorker",
     "run_worker",
 ]
@@ -88,6 +88,12 @@ DEFAULT_QUEUES = ("calls", "default")
 #: Seconds between a worker's maintenance runs (abandoned-job recovery among them); RQ's
 #: default is 10 minutes, too long for a duty room waiting on an evaluation.
 MAINTENANCE_INTERVAL = 60
+#: How long the thread that listens for RQ's worker commands (shutdown, stop-job) waits for
+#: a message per turn. RQ 3 waits 60 s; with redis-py 8.2, whose ``PubSubWorkerThread.stop``
+#: joins the thread, a worker that stops (every burst run, every warm shutdown) then hung
+#: for up to 60 s when the thread had already seen its unsubscription (a race). This bounds
+#: that wait; polling twice a second costs nothing measurable.
+PUBSUB_WAIT_SECONDS = 0.5
 
 
 class DutyWorker(SimpleWorker):
@@ -99,6 +105,17 @@ class DutyWorker(SimpleWorker):
         kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
         kwargs["log_job_description"] = False
         super().__init__(*args, **kwargs)
+
+    def subscribe(self) -> None:
+        """RQ's own, with a short wait per turn (:data:`PUBSUB_WAIT_SECONDS`), so that the
+        worker stops at once."""
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]  # RQ: None
+            sleep_time=PUBSUB_WAIT_SECONDS,
+            daemon=True,
+            exception_handler=self._pubsub_exception_handler,
+        )
 
 
 def run_worker(

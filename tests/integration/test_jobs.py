@@ -2,10 +2,11 @@
 
 The recorded fixtures are replayed with the tracker (``replay_calls``), stored as the listener
 stores them (``save_call``), and judged by ``evaluate_call`` jobs that a real
-``SimpleWorker`` runs in burst mode. The duty lines come from a config seeded into the
-database: line 12345 (desk phones ``SIP/duty1`` and ``PJSIP/2001``) and the queue line
-12347 (desk phones ``PJSIP/2001`` and ``PJSIP/2002``) of one unit, default thresholds
-(answer within 15 s, 2 unanswered calls within 30 min = unmanned, 5 min offline grace).
+``DutyWorker`` (``callcenter worker``'s ``SimpleWorker``) runs in burst mode. The duty lines
+come from a config seeded into the database: line 12345 (desk phones ``SIP/duty1`` and
+``PJSIP/2001``) and the queue line 12347 (desk phones ``PJSIP/2001`` and ``PJSIP/2002``) of
+one unit, default thresholds (answer within 15 s, 2 unanswered calls within 30 min =
+unmanned, 5 min offline grace).
 Each expectation says why.
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 import redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.job import Job, JobStatus
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,6 +46,7 @@ from callcenter.store.policy import load_policies
 from callcenter.store.seed import seed_from_config
 from callcenter.tracking import records
 from callcenter.workers import jobs
+from callcenter.workers.worker import DutyWorker
 
 pytestmark = pytest.mark.redis
 
@@ -106,7 +108,7 @@ def replayed(config: Config, *paths: Path) -> list[records.Call]:
 def run_worker(redis_client: redis.Redis) -> None:
     """A real RQ worker in this process, until the queues are empty."""
     queues = [Queue(name, connection=redis_client) for name in ("calls", "default")]
-    SimpleWorker(queues, connection=redis_client).work(burst=True, with_scheduler=False)
+    DutyWorker(queues, connection=redis_client).work(burst=True, with_scheduler=False)
 
 
 def failure(job: Job | None) -> str | None:
@@ -665,8 +667,8 @@ def test_sweep_leaves_calls_whose_job_is_still_queued(
         jobs.sweep_outbox, db_url, older_than=0
     )
     # run only the sweep: the evaluation is still waiting in its queue
-    SimpleWorker([Queue(jobs.DEVICE_QUEUE, connection=redis_client)],
-                 connection=redis_client).work(burst=True)  # fmt: skip
+    DutyWorker([Queue(jobs.DEVICE_QUEUE, connection=redis_client)],
+               connection=redis_client).work(burst=True)  # fmt: skip
     assert sweep.return_value()["calls_queued"] == 0  # type: ignore[index]
     assert calls.count == 1, "no duplicate job queued"
 

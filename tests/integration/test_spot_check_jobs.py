@@ -1,6 +1,6 @@
 """Spot-check and deadline jobs on a real Redis and on SQLite and PostgreSQL.
 
-The jobs run in a real ``SimpleWorker`` (burst mode). Duty line 12345 (desk phones
+The jobs run in a real ``DutyWorker`` (burst mode). Duty line 12345 (desk phones
 ``SIP/duty1`` and ``PJSIP/2001``) and line 12346 (office hours) of one unit come from a
 config seeded into the database. The end-to-end test dials a spot check through the real
 listener over TCP to the AMI replay server, which answers the Originate by playing the
@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.job import JobStatus
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import Engine, select
@@ -45,6 +45,7 @@ from callcenter.store.org import DutyLine, Unit
 from callcenter.store.seed import seed_from_config
 from callcenter.workers import deadlines, spot_checks
 from callcenter.workers.storage import dispose_engines
+from callcenter.workers.worker import DutyWorker
 
 pytestmark = pytest.mark.redis
 
@@ -91,21 +92,9 @@ def sessions(migrated_engine: Engine) -> Iterator[sessionmaker[Session]]:
         dispose_engines()
 
 
-class Worker(SimpleWorker):
-    """RQ's worker without its pubsub command channel (``rq`` suspend/kill commands, unused
-    here): stopping that channel's thread can stall for its 60 s poll when the UNSUBSCRIBE
-    reply races the thread's wait, which made these burst runs take a minute at random."""
-
-    def subscribe(self) -> None:
-        pass
-
-    def unsubscribe(self) -> None:
-        pass
-
-
 def run_worker(redis_client: redis.Redis) -> None:
     queue = Queue(spot_checks.SPOT_CHECK_QUEUE, connection=redis_client)
-    Worker([queue], connection=redis_client).work(burst=True, with_scheduler=False)
+    DutyWorker([queue], connection=redis_client).work(burst=True, with_scheduler=False)
 
 
 def run_job(redis_client: redis.Redis, func: Any, *args: Any, **kwargs: Any) -> Any:

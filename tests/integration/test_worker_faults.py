@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 from sqlalchemy import Engine, func, select, text
@@ -34,6 +34,7 @@ from callcenter.store.models import Call
 from callcenter.store.seed import seed_from_config
 from callcenter.tracking import records
 from callcenter.workers import jobs
+from callcenter.workers.worker import DutyWorker
 from tests.integration.test_jobs import (
     PATHS,
     callbacks,
@@ -164,7 +165,7 @@ def test_redis_stopped_while_calls_arrive_then_started_every_call_evaluated_once
         client = connect(url)
         default = Queue(jobs.DEVICE_QUEUE, connection=client)
         sweep = default.enqueue(jobs.sweep_outbox, db_url, older_than=0)  # what cron does
-        worker = SimpleWorker([Queue("calls", connection=client), default], connection=client)
+        worker = DutyWorker([Queue("calls", connection=client), default], connection=client)
         worker.work(burst=True)
         assert sweep.get_status() == JobStatus.FINISHED, failure(sweep)
         assert sweep.return_value()["calls_queued"] == len(calls)  # type: ignore[index]
@@ -238,7 +239,7 @@ def test_a_worker_killed_mid_job_the_job_is_retried_without_duplicates(
     assert job.retries_left == len(jobs.RETRY_INTERVALS) - 1
 
     time.sleep(jobs.RETRY_INTERVALS[0] + 0.5)  # until the retry is due
-    another = SimpleWorker([queue], connection=redis_client)
+    another = DutyWorker([queue], connection=redis_client)
     another.work(burst=True, with_scheduler=True)  # its scheduler queues the due retry
     job.refresh()
     assert job.get_status() == JobStatus.FINISHED, failure(job)

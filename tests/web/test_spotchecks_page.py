@@ -15,7 +15,7 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from rq import Queue, SimpleWorker
+from rq import Queue
 from sqlalchemy import select
 
 from callcenter import clicktocall
@@ -25,6 +25,7 @@ from callcenter.store.duty import SpotCheck, Violation
 from callcenter.store.org import DeskPhone, DutyLine
 from callcenter.workers.spot_checks import SPOT_CHECK_QUEUE, run_job_id
 from callcenter.workers.storage import dispose_engines
+from callcenter.workers.worker import DutyWorker
 
 from .conftest import Tree, extract_csrf_token, password_for
 
@@ -102,17 +103,6 @@ def lines(tree: Tree, app_db: Callable[..., Any]) -> dict[str, int]:
             )
         )
         return {"a": a.id, "b": b.id}
-
-
-class Worker(SimpleWorker):
-    """RQ's worker without its pubsub command channel, whose thread can stall a burst run
-    for its 60 s poll when stopped (unused here)."""
-
-    def subscribe(self) -> None:
-        pass
-
-    def unsubscribe(self) -> None:
-        pass
 
 
 def sign_in(client: FlaskClient, login: Callable[..., Any], username: str) -> None:
@@ -196,7 +186,7 @@ def test_an_inspector_checks_a_line_now(
     # the job is queued; a real worker runs it and leaves the Originate for the listener
     queue = Queue(SPOT_CHECK_QUEUE, connection=redis_client)
     assert queue.job_ids == [run_job_id(check_id)]
-    Worker([queue], connection=redis_client).work(burst=True, with_scheduler=False)
+    DutyWorker([queue], connection=redis_client).work(burst=True, with_scheduler=False)
     request = clicktocall.next_request(redis_client, "pbx", 1)
     assert request is not None and request.is_spot_check
     assert request.ami_action()["Channel"] == "Local/12345@from-trunk"
