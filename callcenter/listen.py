@@ -16,12 +16,15 @@ from callcenter.ami.listener import PbxListener
 from callcenter.archive import RawArchive
 from callcenter.config import Config
 from callcenter.pipeline import StoreSink
-from callcenter.replay import directory_from_config
-from callcenter.store.db import make_engine, make_session_factory
+from callcenter.store.db import make_engine, make_session_factory, session_scope
+from callcenter.store.policy import load_tracking_directory
+from callcenter.store.seed import seed_from_config
+from callcenter.tracking.directory import Directory
 from callcenter.tracking.tracker import CallTracker
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +35,10 @@ logger = logging.getLogger(__name__)
 #: listener stored calls slower than 100 a second, most of the time waiting for the GIL
 #: (``bench/bench_latency.py``).
 GIL_SWITCH_SECONDS = 0.001
+#: How often the listeners re-read the duty lines and desk phones from the database: a desk
+#: phone added in the console is known to the tracker (not "forwarded" when it answers) and
+#: watched (status, AstDB flags) within this time.
+DIRECTORY_REFRESH_SECONDS = 30.0
 
 
 class SetupError(Exception):
@@ -67,6 +74,7 @@ class Pipeline:
     listeners: list[PbxListener]
     sink: StoreSink
     engine: Engine
+    directory_refresh: float = DIRECTORY_REFRESH_SECONDS
 
     def close(self) -> None:
         self.engine.dispose()
@@ -91,13 +99,16 @@ def build_pipeline(config: Config, redis_url: str | None) -> Pipeline:
         live_client = connect(redis_url, socket_timeout=2.0, retries=1)
         live_for = lambda name: LiveState(live_client, pbx=name)  # noqa: E731
         originate_client = connect(redis_url, socket_timeout=30.0)
+    sessions = make_session_factory(engine)
     sink = StoreSink(
-        make_session_factory(engine),
+        sessions,
         queue,
         database_url=config.database.url,
         unsaved_dir=config.instance_path / "unsaved",
     )
-    directory = directory_from_config(config)
+    with session_scope(sessions) as session:
+        seed_from_config(session, config)  # as `callcenter worker` does: the config seeds
+    directory = load_directory(sessions)  # the database wins
     listeners = []
     for pbx in config.ami.pbx:
         secret = pbx.secret or config.ami.secret
@@ -121,7 +132,7 @@ def build_pipeline(config: Config, redis_url: str | None) -> Pipeline:
                 ping_interval=pbx.ping_interval_seconds,
                 ping_timeout=pbx.ping_timeout_seconds,
                 login_timeout=pbx.login_timeout_seconds,
-                desk_phones=sorted({p for line in config.lines for p in line.desk_phones}),
+                desk_phones=sorted({p for line in directory.lines for p in line.desk_phones}),
                 originates=originate_client,
                 originate_context=pbx.originate_context,
             )
@@ -144,15 +155,50 @@ async def run_pipeline(pipeline: Pipeline, stop: asyncio.Event) -> None:
         sink.begin_shutdown()
 
     watcher = asyncio.create_task(shutdown_when_stopped())
+    refresher = asyncio.create_task(refresh_directory(pipeline, stop))
     recovery = asyncio.create_task(sink.recover())
     try:
         await asyncio.gather(*(listener.run(stop) for listener in pipeline.listeners))
     finally:
         sink.begin_shutdown()
         watcher.cancel()
+        refresher.cancel()
         try:
             await recovery  # ends within the shutdown deadline
         except Exception:
             logger.exception("storing the spooled calls of an earlier run failed")
         pipeline.close()
         sys.setswitchinterval(switch_interval)
+
+
+def load_directory(sessions: sessionmaker[Session]) -> Directory:
+    """The duty lines and desk phones as stored (what the listeners' trackers know)."""
+    with session_scope(sessions) as session:
+        return load_tracking_directory(session)
+
+
+async def refresh_directory(pipeline: Pipeline, stop: asyncio.Event) -> None:
+    """Every ``pipeline.directory_refresh`` seconds hand the listeners the lines and desk
+    phones as stored now; while the database cannot be read they keep the last ones."""
+    failing = False
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), pipeline.directory_refresh)
+            return
+        except TimeoutError:
+            pass
+        try:
+            directory = await asyncio.to_thread(load_directory, pipeline.sink.sessions)
+        except Exception as exc:
+            if not failing:
+                logger.error(
+                    "cannot read the duty lines and desk phones (%s); the listeners keep the "
+                    "last ones read", str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                )  # fmt: skip
+            failing = True
+            continue
+        if failing:
+            logger.info("the duty lines and desk phones can be read again")
+        failing = False
+        for listener in pipeline.listeners:
+            listener.set_directory(directory)

@@ -34,6 +34,7 @@ from callcenter.ami.devices import (
     device_change,
 )
 from callcenter.ami.protocol import AmiParser, encode_action
+from callcenter.tracking.directory import Directory
 from callcenter.tracking.names import event_time, resource_of
 from callcenter.tracking.records import Call, RingingCall
 from callcenter.tracking.tracker import CallTracker
@@ -585,6 +586,17 @@ class PbxListener:
         self._uncounted = None
         self._spawn(self.sink.outage_counted(self.name, (seq - last) // 2))
 
+    def set_directory(self, directory: Directory) -> None:
+        """The duty lines and desk phones as they stand now (the console edits them): the
+        tracker judges the calls that end from now on by them, and the desk phones' status
+        and AstDB flags are watched for the new list."""
+        self.tracker.directory = directory
+        phones = tuple(sorted({p for line in directory.lines for p in line.desk_phones}))
+        if phones != self.desk_phones:
+            logger.info("PBX %s: desk phones now %s", self.name, ", ".join(phones) or "none")
+            self.desk_phones = phones
+            self._resolve = desk_phone_resolver(phones)
+
     def _device(self, change: DeviceChange) -> None:
         key = (change.endpoint, change.kind, change.source, change.contact)
         if self._device_states.get(key) == change.state:
@@ -638,8 +650,8 @@ class PbxListener:
         """Forwarding and DND switched on at the phone or by a feature code live in AstDB
         (``CF/2001``, ``DND/2001``...): ask for them regularly. A found key arrives as a
         ``DBGetResponse`` event (see :meth:`on_event`); "not found" means switched off."""
-        keys = sorted({resource_of(p) for p in self.desk_phones})
         while True:
+            keys = sorted({resource_of(p) for p in self.desk_phones})  # as they stand now
             for family in ASTDB_FAMILIES:
                 for key in keys:
                     if not self.connected.is_set():
@@ -745,7 +757,7 @@ class PbxListener:
         up = [{_canonical(k): v for k, v in entry.items()} for entry in up]
         now = self._pbx_now()
         self._collect(self.tracker.resync(up, now, since=since))
-        if self.desk_phones and self.astdb_poll_seconds > 0 and not self._polling:
+        if self.astdb_poll_seconds > 0 and not self._polling:  # desk phones may come later
             self._polling = True
             self._spawn(self._poll_astdb(connection))
         if self._outage is not None:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from callcenter.rules.policy import LinePolicy, Policies
 from callcenter.store.org import DeskPhone, DutyLine
+from callcenter.tracking import directory as tracking
 
 __all__ = [
     "LineDirectory",
@@ -26,6 +27,7 @@ __all__ = [
     "load_line_directory",
     "load_policies",
     "load_stored_lines",
+    "load_tracking_directory",
     "policy_of",
 ]
 
@@ -103,6 +105,15 @@ def lines_for_endpoints(session: Session, endpoints: Iterable[str]) -> list[Stor
 def load_stored_lines(session: Session) -> list[StoredLine]:
     """Every active duty line, by number."""
     return [_stored(line) for line in session.scalars(_ACTIVE_LINES.order_by(DutyLine.number))]
+
+
+def load_tracking_directory(session: Session) -> tracking.Directory:
+    """What the listener's tracker knows of the site, as stored now: every active line's
+    number and desk phones (the console edits them; the config only seeds them)."""
+    return tracking.Directory.of(
+        tracking.DutyLine(number=line.number, desk_phones=line.desk_phones)
+        for line in load_stored_lines(session)
+    )
 
 
 class LineDirectory:

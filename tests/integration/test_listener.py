@@ -43,7 +43,13 @@ COMPARED = ("linkedid", "caller", "dialed", "direction", "outcome", "answered_by
             "forwarded_to", "transferred_to", "hangup_cause", "closed_by")  # fmt: skip
 
 
-def make_config(tmp_path: Path, db_url: str, port: int, secret: str = SECRET) -> Config:
+def make_config(
+    tmp_path: Path,
+    db_url: str,
+    port: int,
+    secret: str = SECRET,
+    lines: list[dict[str, object]] | None = None,
+) -> Config:
     upgrade(db_url)  # production runs `callcenter db upgrade` first
     return load_config(
         env={},
@@ -51,6 +57,7 @@ def make_config(tmp_path: Path, db_url: str, port: int, secret: str = SECRET) ->
             "instance_path": str(tmp_path / "instance"),
             "database": {"url": db_url},
             "ami": {"pbx": [{"name": "lab", "port": port, "secret": secret}]},
+            "lines": lines or [],
         },
     )
 
@@ -61,6 +68,14 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError("condition not reached in time")
         await asyncio.sleep(0.05)
+
+
+def read_before_pause(listener: Any, calls_before: int, paused_in: object = None) -> bool:
+    """Whether the listener has read what the server sent before it paused: the calls before
+    the pause ended, and the one it paused in (if any) begun. A drop aborts the connection,
+    and what the listener had not read by then is lost with it (as with a real PBX)."""
+    begun = paused_in is None or paused_in in listener.tracker.calls
+    return begun and listener.calls_finished >= calls_before
 
 
 async def run_listener(pipeline: Pipeline, body: Callable[[], Awaitable[None]]) -> None:
@@ -151,6 +166,8 @@ def test_a_dropped_connection_loses_no_call_and_records_the_outage(
                 await server.wait_paused()
                 await wait_for(lambda: listener.resynced.is_set())
                 await server.wait_flushed()  # the drop comes after what was sent, not amid it
+                paused_in = second if where == "mid call" else None
+                await wait_for(lambda: read_before_pause(listener, 1, paused_in))
                 server.drop_clients()
                 await wait_for(lambda: not listener.connected.is_set())
                 await wait_for(lambda: listener.resynced.is_set())  # back, re-synced
@@ -291,16 +308,8 @@ def test_device_status_and_astdb_flags_are_stored(tmp_path: Path, db_url: str) -
         async with AmiReplayServer(
             paths, speed=0, secret=SECRET, astdb={"CF/duty1": "13800138000"}
         ) as server:
-            upgrade(db_url)
-            config = load_config(
-                env={},
-                overrides={
-                    "instance_path": str(tmp_path / "instance"),
-                    "database": {"url": db_url},
-                    "ami": {"pbx": [{"name": "lab", "port": server.port, "secret": SECRET}]},
-                    "lines": [{"number": "12345", "desk_phones": ["SIP/duty1"]}],
-                },
-            )
+            lines: list[dict[str, object]] = [{"number": "12345", "desk_phones": ["SIP/duty1"]}]
+            config = make_config(tmp_path, db_url, server.port, lines=lines)
             pipeline = build_pipeline(config, None)
             (listener,) = pipeline.listeners
             listener.astdb_poll_seconds = 0.3
@@ -321,6 +330,69 @@ def test_device_status_and_astdb_flags_are_stored(tmp_path: Path, db_url: str) -
     forward = [(r.endpoint, r.state, r.detail) for r in rows if r.kind == "forward"]
     assert forward[0] == ("SIP/duty1", "on", "13800138000")
     assert forward[-1][:2] == ("SIP/duty1", "off")
+
+
+def add_desk_phone(db_url: str, number: str, endpoint: str) -> None:
+    """What the console's line page does: one more desk phone for a stored line."""
+    from callcenter.store.org import DeskPhone, DutyLine
+
+    engine = make_engine(db_url)
+    try:
+        with make_session_factory(engine).begin() as session:
+            line = session.scalars(select(DutyLine).filter_by(number=number)).one()
+            line.desk_phones.append(DeskPhone(endpoint=endpoint))
+    finally:
+        engine.dispose()
+
+
+def test_the_listener_knows_the_desk_phones_as_stored_and_as_edited(
+    tmp_path: Path, db_url: str
+) -> None:
+    """The config only seeds the duty lines; the console edits their desk phones in the
+    database. A call answered by a desk phone stored there (not in the config) is no
+    forward, and a desk phone added while the listener runs is watched: its call forward,
+    set in AstDB, is found."""
+    from callcenter.store.duty import DeviceEvent
+    from callcenter.store.seed import seed_from_config
+
+    paths = [FIXTURES / "asterisk20" / "answered.jsonl"]  # 12345, answered by SIP/duty1
+
+    async def scenario() -> None:
+        async with AmiReplayServer(
+            paths, speed=0, secret=SECRET, astdb={"CF/duty2": "13900139000"}
+        ) as server:
+            lines: list[dict[str, object]] = [{"number": "12345", "desk_phones": ["SIP/duty9"]}]
+            config = make_config(tmp_path, db_url, server.port, lines=lines)
+            engine = make_engine(db_url)
+            with make_session_factory(engine).begin() as session:
+                seed_from_config(session, config)
+            engine.dispose()
+            add_desk_phone(db_url, "12345", "SIP/duty1")
+            pipeline = build_pipeline(config, None)
+            pipeline.directory_refresh = 0.1
+            (listener,) = pipeline.listeners
+            listener.astdb_poll_seconds = 0.2
+
+            def forwards() -> list[tuple[str, str, str]]:  # SIP/duty2's, the one set
+                rows = stored(db_url, DeviceEvent)
+                return [
+                    (r.endpoint, r.state, r.detail)
+                    for r in rows
+                    if r.kind == "forward" and r.endpoint == "SIP/duty2"
+                ]
+
+            async def body() -> None:
+                await server.wait_until_finished()
+                await wait_for(lambda: pipeline.sink.stored >= 1)
+                assert forwards() == []  # no desk phone yet: not polled
+                await asyncio.to_thread(add_desk_phone, db_url, "12345", "SIP/duty2")
+                await wait_for(lambda: ("SIP/duty2", "on", "13900139000") in forwards())
+
+            await run_listener(pipeline, body)
+
+    asyncio.run(scenario())
+    (row,) = stored_calls(db_url)
+    assert (row.line, row.answered_by, row.forwarded_to) == ("12345", "SIP/duty1", None)
 
 
 @pytest.mark.parametrize("outcome", ["answered", "failed"])

@@ -27,6 +27,7 @@ from tests.integration.test_listener import (
     TRANSCRIPTS,
     expected_calls,
     make_config,
+    read_before_pause,
     run_listener,
     stored,
     stored_calls,
@@ -201,6 +202,7 @@ def test_a_failed_resync_is_asked_again_and_keeps_the_calls_up(
                 message = "Permission denied" if failure == "refused" else None
                 server.fail_next("CoreShowChannels", message=message)
                 await server.wait_flushed()  # the drop loses nothing sent before the pause
+                await wait_for(lambda: read_before_pause(listener, 1, second))
                 server.drop_clients()
                 await wait_for(lambda: not listener.connected.is_set())
                 await wait_for(lambda: listener.resynced.is_set())
