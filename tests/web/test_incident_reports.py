@@ -78,6 +78,7 @@ def test_officer_records_first_follow_up_and_final_reports(
     page = client.get(path).get_data(as_text=True)
     assert OVERDUE in page
     assert 'name="kind"' in page and 'value="first"' in page and 'value="final"' not in page
+    assert 'class="status status-open">open</dd>' in page
 
     # the first report, sent 30 min after the event
     sent = occurred + timedelta(minutes=30)
@@ -144,6 +145,7 @@ def test_officer_records_first_follow_up_and_final_reports(
     assert json.loads(closed[0].after or "{}")["status"] == "closed"
     page = client.get(path).get_data(as_text=True)
     assert "All back home, no casualties" in page
+    assert 'class="status status-closed">closed</dd>' in page
     assert 'name="content"' not in page  # closed: no more reports
     response = client.post(
         f"{path}/reports",
