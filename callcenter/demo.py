@@ -260,7 +260,7 @@ def write_config(options: DemoOptions) -> Path:
         f"[database]\nurl = {json.dumps(database)}\n\n"
         f'[[ami.pbx]]\nname = "{PBX_NAME}"\nhost = "{options.host}"\nport = {options.ami_port}\n'
         f'username = "callcenter"\n\n'
-        "[spot_checks]\nper_line = 3  # the replay server answers every Originate\n\n"
+        "[spot_checks]\nper_line = 3  # the replay server plays a generated spot-check call\n\n"
         f"{lines}"
     )
     path = instance / "demo.toml"

@@ -926,3 +926,44 @@ def test_command_generate() -> None:
         code, stderr = stop_command(proc)
     assert all(abs(float(e["Timestamp"]) - time.time()) < 3600 for e in events)  # now
     assert code == 0, stderr
+
+
+def test_command_generate_rings_a_desk_phone_for_a_spot_check() -> None:
+    """With generated traffic (the demo's PBX), a spot check's Originate of
+    ``Local/<line>@<context>`` is answered with a generated call on the line's desk phone,
+    its events before the OriginateResponse, instead of a bare "success"."""
+    proc, port = start_command("--generate", "--seed", "7", "--speed", "1")
+    spot_check = {
+        "Action": "Originate",
+        "Channel": "Local/12345@duty-spot-check",
+        "Application": "Playback",
+        "Data": "custom/spot-check",
+        "CallerID": "抽查 <12345>",
+        "Timeout": "15000",
+        "Async": "true",
+        "ActionID": "spot-7",
+    }
+
+    async def scenario() -> list[Message]:
+        client = await Client.connect(port)
+        assert (await client.login("any"))["Response"] == "Success"
+        client.send(spot_check)
+        seen = await client.read_until(
+            lambda m: is_event(m, "OriginateResponse") and m.get("ActionID") == "spot-7",
+            timeout=60,
+        )
+        await client.close()
+        return seen
+
+    try:
+        seen = run(scenario())
+    finally:
+        code, stderr = stop_command(proc)
+    assert code == 0, stderr
+    response = seen[-1]
+    call = [m for m in seen if is_event(m) and m.get("Linkedid") == response["Uniqueid"]]
+    events = [m["Event"] for m in call]
+    assert events[0] == "Newchannel" and "Hangup" in events
+    assert call[0]["Channel"].startswith("SIP/duty1-")  # the line's desk phone rang
+    answered = any(m["Event"] == "Newstate" and m["ChannelStateDesc"] == "Up" for m in call)
+    assert answered == (response["Response"] == "Success")  # as the call went

@@ -305,12 +305,29 @@ def _answer_with_transcript(sent: list[dict[str, str]]) -> Any:
     return handler
 
 
+def _answer_with_generated_call(sent: list[dict[str, str]]) -> Any:
+    """The handler of ``callcenter ami-replay --generate`` (the demo's PBX)."""
+    from callcenter.ami.spot_check_answers import GeneratedSpotCheckAnswers
+
+    generated = GeneratedSpotCheckAnswers(seed=7)  # its first check: answered after 3.9 s
+
+    def handler(action: dict[str, str]) -> OriginateResult:
+        sent.append(dict(action))
+        return generated(action)
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    "answer", [_answer_with_transcript, _answer_with_generated_call], ids=["recorded", "generated"]
+)
 def test_a_spot_check_dialed_through_the_listener_is_judged_answered(
     tmp_path: Path,
     sessions: sessionmaker[Session],
     db_url: str,
     redis_url: str,
     redis_client: redis.Redis,
+    answer: Any,
 ) -> None:
     check_id = add_check(sessions, "12345", datetime.now(UTC).replace(microsecond=0))
     dialed = run_job(redis_client, spot_checks.run_spot_check, check_id, db_url, pbx=PBX)
@@ -322,7 +339,7 @@ def test_a_spot_check_dialed_through_the_listener_is_judged_answered(
 
     async def scenario() -> None:
         async with AmiReplayServer(
-            [ANSWERED], speed=0, secret=SECRET, originate_handler=_answer_with_transcript(sent)
+            [ANSWERED], speed=0, secret=SECRET, originate_handler=answer(sent)
         ) as server:
             config = make_config(
                 instance_path=str(tmp_path / "instance"),
