@@ -391,7 +391,11 @@ def report(engine: Any, redis_url: str, expected: int, hangup_sent: dict[str, fl
             p50, p90, p99 = _percentiles(values)
             print(f"{label:<46} {p50 * 1000:7.1f} {p90 * 1000:7.1f} {p99 * 1000:7.1f} "
                   f"{max(values) * 1000:7.1f} {len(values):6d}")  # fmt: skip
-    e2e = stages["e2e"]
+    e2e, baseline = stages["e2e"], stages["rq_wait"]
+    if e2e and baseline:
+        (e50, _, e99), (b50, _, b99) = _percentiles(e2e), _percentiles(baseline)
+        print(f"\nend to end / RQ's own enqueue→start (same run): p50 {e50 / max(b50, 1e-6):.1f}×, "
+              f"p99 {e99 / max(b99, 1e-6):.1f}×")  # fmt: skip
     if e2e:
         p99 = _percentiles(e2e)[2]
         verdict = "met" if p99 < 0.5 else "NOT met"

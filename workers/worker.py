@@ -45,11 +45,10 @@ that lock; on PostgreSQL run one per core.
 
 Measured with ``bench/bench_latency.py`` (replay server, listener, Redis and the workers on
 one 2-CPU machine; 100 calls/s for 60 s, 6,000 calls, every one evaluated), on an idle
-machine: SQLite with one worker, p99 317 ms and 136 ms in two runs from a call's last
-``Hangup`` to the end of its evaluation job (RQ's own enqueue→start p99 80 ms and 55 ms);
-PostgreSQL with two workers, p99 266 ms. The target (p99 < 500 ms) holds. It did not in
-two of four earlier runs while other work shared the two CPUs (2.6 s; 17 s). See
-``bench/README.md``.
+machine: SQLite with one worker, p99 115–317 ms in four runs from a call's last ``Hangup``
+to the end of its evaluation job (RQ's own enqueue→start p99 51–80 ms); PostgreSQL with two
+workers, p99 153 and 266 ms. The target (p99 < 500 ms) holds. It did not in two of four
+earlier runs while other work shared the two CPUs (2.6 s; 17 s). See ``bench/README.md``.
 
 Safety with several workers on several machines: every row a job writes has a unique key
 and is written with ``INSERT … ON CONFLICT DO NOTHING`` (see :mod:`callcenter.workers.jobs`),
