@@ -14,7 +14,7 @@ in a savepoint, so a failure leaves the caller's other work as it was.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -172,13 +172,8 @@ def import_roster(
     officers = _officers(session, unit_id)
     known = {normalize_name(o.name) for o in officers if o.active}
     inactive = {normalize_name(o.name) for o in officers if not o.active}
-    new_officers: list[str] = []
-    if create_officers:
-        for row in rows:
-            for _column, name in row.people():
-                if name not in known and name not in inactive and name not in new_officers:
-                    new_officers.append(name)
-        known.update(new_officers)
+    new_officers = _strangers(rows, known | inactive) if create_officers else []
+    known.update(new_officers)
     errors.extend(check_officers(rows, known, inactive=inactive))
 
     replaced: list[Shift] = []
@@ -257,9 +252,12 @@ def add_shift(
     backup_officer: str = "",
     leader: str = "",
     phone: str = "",
+    create_officers: bool = False,
 ) -> Shift:
     """Add one shift, checked like an imported row. Raises :class:`RosterError`,
-    :class:`UnknownUnit`. Times from :func:`callcenter.roster.shift_times` for a 班次."""
+    :class:`UnknownUnit`. Times from :func:`callcenter.roster.shift_times` for a 班次. With
+    ``create_officers``, names the unit does not know yet are registered as its officers
+    (a former officer's name stays an error)."""
     unit = _lock_unit(session, unit_id)
     row = check_shift(
         day=day,
@@ -271,9 +269,10 @@ def add_shift(
         leader=leader,
         phone=phone,
     )
-    _check_against_store(session, unit, row, None)
+    strangers = _check_against_store(session, unit, row, None, create_officers)
     shift = _new_shift(unit_id, row)
     with session.begin_nested():
+        session.add_all(Officer(unit_id=unit_id, name=name) for name in strangers)
         session.add(shift)
     return shift
 
@@ -290,10 +289,11 @@ def update_shift(
     backup_officer: str | None = None,
     leader: str | None = None,
     phone: str | None = None,
+    create_officers: bool = False,
 ) -> Shift:
     """Change a shift (``None``: keep that field), checked like an imported row, the
-    shift itself left out of the overlap check. Raises :class:`RosterError`,
-    :class:`UnknownShift`."""
+    shift itself left out of the overlap check; ``create_officers`` as for
+    :func:`add_shift`. Raises :class:`RosterError`, :class:`UnknownShift`."""
     shift = session.get(Shift, shift_id)
     if shift is None:
         raise UnknownShift(f"no shift {shift_id}")
@@ -308,8 +308,9 @@ def update_shift(
         leader=shift.leader if leader is None else leader,
         phone=shift.phone if phone is None else phone,
     )
-    _check_against_store(session, unit, row, shift)
+    strangers = _check_against_store(session, unit, row, shift, create_officers)
     with session.begin_nested():
+        session.add_all(Officer(unit_id=unit.id, name=name) for name in strangers)
         _apply(shift, row)
     return shift
 
@@ -355,14 +356,17 @@ def _stored(shifts: Iterable[Shift]) -> list[StoredShift]:
 
 
 def _check_against_store(
-    session: Session, unit: Unit, row: ShiftRow, current: Shift | None
-) -> None:
+    session: Session, unit: Unit, row: ShiftRow, current: Shift | None, create_officers: bool
+) -> list[str]:
     """Officers and overlaps for one edited shift; names ``current`` (the shift being
-    edited) has already stay acceptable even if the officer left since."""
+    edited) has already stay acceptable even if the officer left since. Returns the names
+    to register as officers (``create_officers``: those the unit does not know at all)."""
     officers = _officers(session, unit.id)
     kept = {name for _column, name in _people(current)} if current is not None else set()
     known = {normalize_name(o.name) for o in officers if o.active} | kept
     inactive = {normalize_name(o.name) for o in officers if not o.active} - kept
+    strangers = _strangers([row], known | inactive) if create_officers else []
+    known.update(strangers)
     errors = check_officers([row], known, inactive=inactive)
     nearby = [
         shift
@@ -372,6 +376,17 @@ def _check_against_store(
     errors.extend(find_overlaps([row], _stored(nearby), timezone=unit.timezone))
     if errors:
         raise RosterError(sort_errors(errors))
+    return strangers
+
+
+def _strangers(rows: Iterable[ShiftRow], officers: Collection[str]) -> list[str]:
+    """The names in ``rows`` that are none of ``officers`` (normalised), once each, in order."""
+    found: list[str] = []
+    for row in rows:
+        for _column, name in row.people():
+            if name not in officers and name not in found:
+                found.append(name)
+    return found
 
 
 def _people(shift: Shift) -> list[tuple[str, str]]:

@@ -22,7 +22,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from openpyxl import Workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from callcenter.store.accounts import AuditEntry
 from callcenter.store.duty import Shift
@@ -308,6 +308,50 @@ def test_add_edit_and_delete_a_shift_are_checked_and_audited(
     assert json.loads(update.before or "{}")["backup_officer"] == "李娜"
     assert json.loads(update.after or "{}")["backup_officer"] == "刘洋"
     assert entries[2].after is None and json.loads(entries[2].before or "{}")["day"] == "2026-11-26"
+
+
+@BOTH_DATABASES
+def test_a_shift_form_can_register_new_officers_but_not_bring_back_a_former_one(
+    client: FlaskClient, unit_a: Unit, login: Callable[..., Any], app_db: Any
+) -> None:
+    login(client, "admin_a")
+    new = f"/roster/{unit_a.id}/shifts/new"
+    assert 'name="add_officers"' in _page(client, new)
+    response = _shift_form(client, new, main_officer="赵敏", backup_officer="李娜、钱八")
+    assert response.status_code == 400  # not officers of the unit yet, and not registered
+    assert _shifts(app_db, unit_a.id) == []
+
+    response = _shift_form(
+        client, new, main_officer="赵敏", backup_officer="李娜、钱八", add_officers="y"
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    (shift,) = _shifts(app_db, unit_a.id)
+    assert (shift.main_officer, shift.backup_officer) == ("赵敏", "李娜、钱八")
+    with app_db() as session:
+        names = set(session.scalars(select(Officer.name).where(Officer.unit_id == unit_a.id)))
+    assert {"赵敏", "钱八"} <= names
+    (created,) = _audit(app_db, "shift")
+    assert json.loads(created.after or "{}")["officers_added"] == ["赵敏", "钱八"]
+    assert "赵敏、钱八" in client.get(response.headers["Location"]).get_data(as_text=True)
+
+    # an officer who left stays an error: the box registers strangers only
+    with app_db() as session:
+        session.execute(
+            update(Officer)
+            .where(Officer.unit_id == unit_a.id, Officer.name == "王磊")
+            .values(active=False)
+        )
+    edit = f"/roster/shifts/{shift.id}"
+    response = _shift_form(client, edit, main_officer="王磊", add_officers="y")
+    assert response.status_code == 400
+    assert _shifts(app_db, unit_a.id)[0].main_officer == "赵敏"
+    # an edit registers a newcomer too, and the audit names them
+    response = _shift_form(client, edit, main_officer="赵敏", leader="周九", add_officers="y")
+    assert response.status_code == 302
+    assert _shifts(app_db, unit_a.id)[0].leader == "周九"
+    updated = _audit(app_db, "shift")[-1]
+    assert updated.action == "update"
+    assert json.loads(updated.after or "{}")["officers_added"] == ["周九"]
 
 
 # --------------------------------------------------------------------------- who may

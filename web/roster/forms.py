@@ -12,6 +12,7 @@ from callcenter.roster import MAX_NAMES, MAX_PHONE, MAX_SHIFT_NAME
 
 ROSTER_EXTENSIONS = ("csv", "txt", "xlsx", "xlsm")
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M"  # <input type="datetime-local">
+ADD_OFFICERS = _l("Register names the unit does not know yet as its officers")
 
 
 class UploadForm(FlaskForm):
@@ -25,7 +26,7 @@ class UploadForm(FlaskForm):
         ],
     )
     replace = BooleanField(_l("Replace the stored shifts of the days in the file"))
-    add_officers = BooleanField(_l("Register names the unit does not know yet as its officers"))
+    add_officers = BooleanField(ADD_OFFICERS)
 
 
 class ShiftForm(FlaskForm):
@@ -50,3 +51,4 @@ class ShiftForm(FlaskForm):
     backup_officer = StringField(_l("Backup officer"), validators=[Length(max=MAX_NAMES)])
     leader = StringField(_l("Leader on duty"), validators=[Length(max=MAX_NAMES)])
     phone = StringField(_l("Phone"), validators=[Length(max=MAX_PHONE)])
+    add_officers = BooleanField(ADD_OFFICERS)
