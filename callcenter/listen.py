@@ -7,15 +7,18 @@ listener); the command line and the demo call :func:`run_pipeline`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from callcenter.ami.listener import PbxListener
 from callcenter.archive import RawArchive
 from callcenter.config import Config
-from callcenter.pipeline import StoreSink
+from callcenter.pipeline import StoreSink, brief
 from callcenter.store.db import make_engine, make_session_factory, session_scope
 from callcenter.store.policy import load_tracking_directory
 from callcenter.store.seed import seed_from_config
@@ -82,6 +85,7 @@ class Pipeline:
 
 def build_pipeline(config: Config, redis_url: str | None) -> Pipeline:
     """Everything the listeners need; ``redis_url`` None stores calls without queueing."""
+    secrets = {pbx.name: _secret(config, pbx.name, pbx.secret) for pbx in config.ami.pbx}
     prepare_database(config.database.url)
     engine = make_engine(config.database.url)
     queue = None
@@ -106,24 +110,16 @@ def build_pipeline(config: Config, redis_url: str | None) -> Pipeline:
         database_url=config.database.url,
         unsaved_dir=config.instance_path / "unsaved",
     )
-    with session_scope(sessions) as session:
-        seed_from_config(session, config)  # as `callcenter worker` does: the config seeds
-    directory = load_directory(sessions)  # the database wins
+    directory = _seeded_directory(sessions, config)
     listeners = []
     for pbx in config.ami.pbx:
-        secret = pbx.secret or config.ami.secret
-        if not secret:
-            raise SetupError(
-                f"no AMI secret for PBX {pbx.name}: set CALLCENTER_AMI__SECRET (or "
-                f"ami.pbx secret in a config file outside git)"
-            )
         listeners.append(
             PbxListener(
                 pbx.name,
                 host=pbx.host,
                 port=pbx.port,
                 username=pbx.username,
-                secret=secret,
+                secret=secrets[pbx.name],
                 tracker=CallTracker(directory, idle_timeout=config.tracker.idle_timeout_seconds),
                 sink=sink,
                 live=live_for(pbx.name) if live_for else None,
@@ -138,6 +134,29 @@ def build_pipeline(config: Config, redis_url: str | None) -> Pipeline:
             )
         )
     return Pipeline(listeners, sink, engine)
+
+
+def _secret(config: Config, pbx: str, own: str | None) -> str:
+    secret = own or config.ami.secret
+    if not secret:
+        raise SetupError(
+            f"no AMI secret for PBX {pbx}: set CALLCENTER_AMI__SECRET (or "
+            f"ami.pbx secret in a config file outside git)"
+        )
+    return secret
+
+
+def _seeded_directory(sessions: sessionmaker[Session], config: Config) -> Directory:
+    """Add the config's duty lines the database lacks (as `callcenter worker` does: the
+    config seeds, the database wins), then read the lines and desk phones as stored."""
+    try:
+        with session_scope(sessions) as session:
+            seed_from_config(session, config)
+            return load_tracking_directory(session)
+    except SQLAlchemyError as exc:
+        raise SetupError(
+            f"cannot read the duty lines from {_redact(config.database.url)}: {brief(exc)}"
+        ) from exc
 
 
 async def run_pipeline(pipeline: Pipeline, stop: asyncio.Event) -> None:
@@ -163,6 +182,8 @@ async def run_pipeline(pipeline: Pipeline, stop: asyncio.Event) -> None:
         sink.begin_shutdown()
         watcher.cancel()
         refresher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresher
         try:
             await recovery  # ends within the shutdown deadline
         except Exception:
@@ -189,16 +210,16 @@ async def refresh_directory(pipeline: Pipeline, stop: asyncio.Event) -> None:
             pass
         try:
             directory = await asyncio.to_thread(load_directory, pipeline.sink.sessions)
+            for listener in pipeline.listeners:
+                listener.set_directory(directory)
         except Exception as exc:
             if not failing:
                 logger.error(
                     "cannot read the duty lines and desk phones (%s); the listeners keep the "
-                    "last ones read", str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                    "last ones read", brief(exc),
                 )  # fmt: skip
             failing = True
             continue
         if failing:
             logger.info("the duty lines and desk phones can be read again")
         failing = False
-        for listener in pipeline.listeners:
-            listener.set_directory(directory)

@@ -57,7 +57,7 @@ from callcenter.tracking.records import Call, Leg
 if TYPE_CHECKING:
     from callcenter.ami.devices import DeviceChange
 
-__all__ = ["CHUNK", "REJECTED_FILE", "SPOOL_GLOB", "StoreSink", "transient"]
+__all__ = ["CHUNK", "REJECTED_FILE", "SPOOL_GLOB", "StoreSink", "brief", "transient"]
 
 logger = logging.getLogger(__name__)
 
@@ -245,10 +245,10 @@ class StoreSink:
                 if self._shutdown_at is not None:
                     if self._past_deadline():
                         break
-                    logger.error("cannot store %s (%s) while stopping; retrying", what, _brief(exc))
+                    logger.error("cannot store %s (%s) while stopping; retrying", what, brief(exc))
                     await self._sleep(_SHUTDOWN_RETRY_SECONDS)
                     continue
-                logger.error("cannot store %s (%s); retrying in %.1f s", what, _brief(exc), delay)
+                logger.error("cannot store %s (%s); retrying in %.1f s", what, brief(exc), delay)
                 await self._sleep(delay)
                 delay = min(delay * 2, self.retry_max)
             else:
@@ -302,7 +302,7 @@ class StoreSink:
                     raise
                 logger.warning(
                     "storing %d item(s) of %s together failed (%s); storing them one by one",
-                    until - delivery.done, delivery.pbx, _brief(exc),
+                    until - delivery.done, delivery.pbx, brief(exc),
                 )  # fmt: skip
             while delivery.done < until and not delivery.abort.is_set():
                 item = delivery.items[delivery.done]
@@ -346,7 +346,7 @@ class StoreSink:
         self._set_aside(_line(pbx, item), exc)
 
     def _set_aside(self, line: dict[str, object], exc: BaseException | str) -> None:
-        error = exc if isinstance(exc, str) else f"{type(exc).__name__}: {_brief(exc)}"
+        error = exc if isinstance(exc, str) else f"{type(exc).__name__}: {brief(exc)}"
         line = {**line, "error": error, "set_aside_at": datetime.now(UTC).isoformat()}
         with self._lock:
             self.rejected += 1
@@ -479,7 +479,7 @@ class StoreSink:
         try:
             self._open_outage[pbx] = await asyncio.to_thread(write)
         except Exception as exc:
-            logger.error("cannot record the outage of %s: %s", pbx, _brief(exc))
+            logger.error("cannot record the outage of %s: %s", pbx, brief(exc))
 
     async def outage_ended(self, pbx: str, at: datetime, lost_estimate: int | None) -> None:
         if lost_estimate is not None and not 0 <= lost_estimate <= INT_MAX:
@@ -501,7 +501,7 @@ class StoreSink:
         try:
             await asyncio.to_thread(write)
         except Exception as exc:
-            logger.error("cannot close the outage of %s: %s", pbx, _brief(exc))
+            logger.error("cannot close the outage of %s: %s", pbx, brief(exc))
         logger.warning(
             "PBX %s outage ended; calls that began and ended inside it: about %s",
             pbx, "unknown" if lost_estimate is None else lost_estimate,
@@ -522,7 +522,7 @@ class StoreSink:
         try:
             await asyncio.to_thread(write)
         except Exception as exc:
-            logger.error("cannot count the outage of %s: %s", pbx, _brief(exc))
+            logger.error("cannot count the outage of %s: %s", pbx, brief(exc))
             return
         logger.warning(
             "PBX %s: calls that began and ended inside the last outage: about %d",
@@ -539,7 +539,8 @@ def _consume(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-def _brief(exc: BaseException) -> str:
+def brief(exc: BaseException) -> str:
+    """An error in one line: its message's first line, else its type's name."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 

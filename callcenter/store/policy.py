@@ -109,10 +109,14 @@ def load_stored_lines(session: Session) -> list[StoredLine]:
 
 def load_tracking_directory(session: Session) -> tracking.Directory:
     """What the listener's tracker knows of the site, as stored now: every active line's
-    number and desk phones (the console edits them; the config only seeds them)."""
+    number and desk phones (the console edits them; the config only seeds them). Configured
+    as soon as any line is stored, even if every one is switched off."""
     return tracking.Directory.of(
-        tracking.DutyLine(number=line.number, desk_phones=line.desk_phones)
-        for line in load_stored_lines(session)
+        (
+            tracking.DutyLine(number=line.number, desk_phones=line.desk_phones)
+            for line in load_stored_lines(session)
+        ),
+        configured=session.scalar(select(DutyLine.id).limit(1)) is not None,
     )
 
 

@@ -16,25 +16,29 @@ class DutyLine:
 
 @dataclass(frozen=True, slots=True)
 class Directory:
-    """Duty lines by number and by desk phone; empty when no config was given."""
+    """Duty lines by number and by desk phone; empty when no config was given.
+
+    ``configured``: whether the site's duty lines are known at all. Then only their numbers
+    are lines (a call to any other number has none); without it (no config: a bare replay)
+    a call's line is the number dialed. A site whose lines are all switched off is
+    configured with no lines."""
 
     lines: tuple[DutyLine, ...] = ()
     _by_number: dict[str, DutyLine] = field(default_factory=dict, compare=False)
     _by_phone: dict[str, DutyLine] = field(default_factory=dict, compare=False)
+    configured: bool = False
 
     @classmethod
-    def of(cls, lines: Iterable[DutyLine]) -> Directory:
+    def of(cls, lines: Iterable[DutyLine], *, configured: bool | None = None) -> Directory:
+        """The directory of ``lines``; configured if there are any, unless told."""
         items = tuple(lines)
         by_number = {digits(line.number) or line.number: line for line in items}
         by_phone: dict[str, DutyLine] = {}
         for line in items:
             for phone in line.desk_phones:
                 by_phone.setdefault(phone, line)
-        return cls(items, by_number, by_phone)
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.lines)
+        known = bool(items) if configured is None else configured
+        return cls(items, by_number, by_phone, known)
 
     def line_for_number(self, number: str | None) -> DutyLine | None:
         if not number:
