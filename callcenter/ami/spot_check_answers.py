@@ -4,11 +4,16 @@ A spot check (:mod:`callcenter.workers.spot_checks`) makes the listener send ``O
 of ``Local/<line>@<context>``. Asterisk would ring the line's desk phone and send the
 events of that call; the replay server, given :class:`GeneratedSpotCheckAnswers` as its
 ``originate_handler``, plays a spot check made by the traffic generator instead
-(:func:`callcenter.ami.generator.generate_call`, kind ``spot_check``): the desk phone
-rings, is answered (or not, when it rings past the Originate timeout), then hangs up. The
-call is stamped with the wall clock from the moment of the Originate, as the spot check's
-own ``originated_at`` is, so the check finds its call even when the generated day plays
-faster than real time. Events and the ``OriginateResponse`` come when the call has ended.
+(:func:`callcenter.ami.generator.generate_call`, kind ``spot_check``): the generated
+traffic's desk phone ``SIP/duty1`` (a desk phone of every line the generator and the demo
+use) rings a random time, is answered, or not when it rings past the generator's 15 s
+Originate timeout (the action's own ``Timeout`` is not read), then hangs up. The call is
+stamped with the wall clock from the moment of the Originate, as the spot check's own
+``originated_at`` is, so the check finds its call even when the generated day plays faster
+than real time. Its events and the ``OriginateResponse`` come when the call has ended. Its
+channel numbers continue the server's (:meth:`AmiReplayServer.next_uniqueid_sequence`), so
+the listener sees no jump in them (it would take one for a PBX restart); the wall clock in
+its Uniqueids keeps them apart from the generated day's, which carry the day's own time.
 
 Any other ``Originate`` (click-to-call back from a desk phone) gets the server's default
 answer: success, no events.
@@ -23,22 +28,36 @@ from datetime import UTC, datetime
 from random import Random
 
 from callcenter.ami.generator import Counters, generate_call
-from callcenter.ami.replay_server import OriginateResult
+from callcenter.ami.replay_server import AmiReplayServer, OriginateResult
 
-__all__ = ["GeneratedSpotCheckAnswers"]
+__all__ = ["GeneratedSpotCheckAnswers", "ServerNumbering"]
 
 _LOCAL_LINE = re.compile(r"^Local/(?P<number>[0-9*#+]{1,32})@[A-Za-z0-9_.\-]+$")
-#: Far above what a generated day's counters reach (a few per call), so the spot checks'
-#: Uniqueids and channel names never repeat the stream's.
-_UNIQUEID_BASE = 50_000_000
+
+
+class ServerNumbering(Counters):
+    """The generator's counters, taken from the replay server's own numbering."""
+
+    def __init__(self, server: AmiReplayServer) -> None:
+        super().__init__(0, 0)
+        self._server = server
+
+    def next_uniqueid(self) -> int:
+        return self._server.next_uniqueid_sequence()
+
+    def next_channel(self) -> int:
+        return self._server.next_channel_number()
 
 
 class GeneratedSpotCheckAnswers:
-    """An ``originate_handler``: a generated spot-check call for ``Local/<line>@…``."""
+    """An ``originate_handler``: a generated spot-check call for ``Local/<line>@…``,
+    numbered by ``numbering`` (:class:`ServerNumbering` of the server it answers for)."""
 
-    def __init__(self, seed: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, seed: int, numbering: Counters, clock: Callable[[], float] = time.time
+    ) -> None:
         self._rng = Random(seed)
-        self._counters = Counters(_UNIQUEID_BASE)
+        self._counters = numbering
         self._clock = clock
 
     def __call__(self, action: Mapping[str, str]) -> OriginateResult:

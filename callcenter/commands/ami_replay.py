@@ -116,10 +116,10 @@ def ami_replay(
     Originate are answered like Asterisk does. --loop replays the transcripts with fresh
     Uniqueids and channel names on every pass; generated traffic plays once, after them.
     With generated traffic a spot check's Originate (Local/<line>@<context>) rings the
-    line's desk phone: a generated spot-check call is played, answered or not.
+    generated desk phone SIP/duty1: a generated spot-check call is played, answered or not.
     """
-    from callcenter.ami.replay_server import AmiReplayServer, OriginateHandler
-    from callcenter.ami.spot_check_answers import GeneratedSpotCheckAnswers
+    from callcenter.ami.replay_server import AmiReplayServer
+    from callcenter.ami.spot_check_answers import GeneratedSpotCheckAnswers, ServerNumbering
 
     if not logging.getLogger().handlers:
         logging.basicConfig(
@@ -134,12 +134,10 @@ def ami_replay(
     if secret is None:
         secret = os.environ.get(SECRET_VARIABLE) or None
     events: Iterable[Mapping[str, object]] | None = None
-    answers: OriginateHandler = None  # the server's default: success, no events
     if generate or seed is not None:
         if seed is None:
             seed = random.SystemRandom().randrange(2**31)
         events = _generated_events(seed)
-        answers = GeneratedSpotCheckAnswers(seed)  # spot checks ring a generated desk phone
         logger.info("generated traffic with seed %d (--seed %d repeats it)", seed, seed)
     if not transcripts and events is None:
         raise click.UsageError("give TRANSCRIPT files, or --generate")
@@ -160,8 +158,9 @@ def ami_replay(
         secret=secret,
         start_on_login=not no_wait,
         max_idle=max_idle,
-        originate_handler=answers,
     )
+    if events is not None and seed is not None:  # spot checks ring a generated desk phone
+        server.originate_handler = GeneratedSpotCheckAnswers(seed, ServerNumbering(server))
     try:
         asyncio.run(_serve(server))
     except OSError as exc:

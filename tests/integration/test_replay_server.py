@@ -964,6 +964,12 @@ def test_command_generate_rings_a_desk_phone_for_a_spot_check() -> None:
     call = [m for m in seen if is_event(m) and m.get("Linkedid") == response["Uniqueid"]]
     events = [m["Event"] for m in call]
     assert events[0] == "Newchannel" and "Hangup" in events
-    assert call[0]["Channel"].startswith("SIP/duty1-")  # the line's desk phone rang
+    assert call[0]["Channel"].startswith("SIP/duty1-")  # the generated desk phone rang
+    # numbered on from the stream (no jump the listener would take for a PBX restart), and
+    # a Uniqueid of its own
+    stream = [m["Uniqueid"] for m in seen[: seen.index(call[0])] if "." in m.get("Uniqueid", "")]
+    sequence = int(response["Uniqueid"].split(".")[1])
+    assert stream and abs(sequence - max(int(u.split(".")[1]) for u in stream)) < 100
+    assert response["Uniqueid"] not in stream
     answered = any(m["Event"] == "Newstate" and m["ChannelStateDesc"] == "Up" for m in call)
     assert answered == (response["Response"] == "Success")  # as the call went

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from callcenter.ami.generator import Counters
 from callcenter.ami.replay_server import OriginateResult
 from callcenter.ami.spot_check_answers import GeneratedSpotCheckAnswers
 from callcenter.rules.policy import LinePolicy
@@ -20,7 +21,7 @@ SPOT_CHECK = {"Channel": f"Local/{LINE}@duty-spot-check", "Application": "Playba
 
 
 def test_every_spot_check_gets_a_call_that_it_finds_and_judges_as_the_originate_ended() -> None:
-    answers = GeneratedSpotCheckAnswers(seed=11, clock=lambda: NOW)
+    answers = GeneratedSpotCheckAnswers(seed=11, numbering=Counters(1000), clock=lambda: NOW)
     tracker = CallTracker(Directory.of([DutyLine(LINE, PHONES)]))
     originated_at = datetime.fromtimestamp(NOW, UTC)
     policy = LinePolicy(number=LINE, unit="县政府办", desk_phones=PHONES)
@@ -51,6 +52,6 @@ def test_every_spot_check_gets_a_call_that_it_finds_and_judges_as_the_originate_
 
 
 def test_other_originates_get_the_servers_plain_answer() -> None:
-    answers = GeneratedSpotCheckAnswers(seed=11)
+    answers = GeneratedSpotCheckAnswers(seed=11, numbering=Counters(1000))
     click_to_call = {"Channel": "SIP/duty1", "Context": "from-internal", "Exten": "13800138000"}
     assert answers(click_to_call) == OriginateResult()
