@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from callcenter.ami.listener import PbxListener
 from callcenter.archive import RawArchive
 from callcenter.config import Config
 from callcenter.pipeline import StoreSink, brief
-from callcenter.store.db import make_engine, make_session_factory, session_scope
+from callcenter.store.db import make_engine, make_session_factory, reading, session_scope
 from callcenter.store.policy import load_tracking_directory
 from callcenter.store.seed import seed_from_config
 from callcenter.tracking.directory import Directory
@@ -27,7 +28,7 @@ from callcenter.tracking.tracker import CallTracker
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
-    from sqlalchemy.orm import Session, sessionmaker
+    from sqlalchemy.orm import sessionmaker
 
 logger = logging.getLogger(__name__)
 
@@ -192,9 +193,10 @@ async def run_pipeline(pipeline: Pipeline, stop: asyncio.Event) -> None:
         sys.setswitchinterval(switch_interval)
 
 
-def load_directory(sessions: sessionmaker[Session]) -> Directory:
-    """The duty lines and desk phones as stored (what the listeners' trackers know)."""
-    with session_scope(sessions) as session:
+def load_directory(engine: Engine) -> Directory:
+    """The duty lines and desk phones as stored (what the listeners' trackers know); read
+    without taking SQLite's write lock from the calls being stored."""
+    with Session(reading(engine)) as session:
         return load_tracking_directory(session)
 
 
@@ -209,7 +211,7 @@ async def refresh_directory(pipeline: Pipeline, stop: asyncio.Event) -> None:
         except TimeoutError:
             pass
         try:
-            directory = await asyncio.to_thread(load_directory, pipeline.sink.sessions)
+            directory = await asyncio.to_thread(load_directory, pipeline.engine)
             for listener in pipeline.listeners:
                 listener.set_directory(directory)
         except Exception as exc:

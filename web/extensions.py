@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -12,7 +12,7 @@ from flask_login import LoginManager
 from flask_wtf import CSRFProtect
 from sqlalchemy.orm import Session, sessionmaker
 
-from callcenter.store.db import make_engine, make_session_factory
+from callcenter.store.db import make_engine, make_session_factory, reading
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -34,6 +34,7 @@ def limiter_storage_uri(redis_url: str) -> str:
 def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["callcenter.sessions"] = make_session_factory(engine)
+    app.extensions["callcenter.reading_sessions"] = make_session_factory(reading(engine))
     app.extensions["callcenter.engine"] = engine
     app.teardown_appcontext(_close_session)
     login_manager.init_app(app)
@@ -55,9 +56,16 @@ def sessions() -> sessionmaker[Session]:
 
 
 def db() -> Session:
-    """The request's database session (closed when the request ends; commit explicitly)."""
+    """The request's database session (closed when the request ends; commit explicitly).
+
+    A GET or HEAD request only reads (no view writes on them): on SQLite its session takes
+    no write lock, so a long page (the month's report) does not hold up the listener and
+    the workers storing and judging calls. Any other request's session writes as usual."""
     if "db_session" not in g:
-        g.db_session = sessions()()
+        read_only = has_request_context() and request.method in ("GET", "HEAD")
+        kind = "callcenter.reading_sessions" if read_only else "callcenter.sessions"
+        factory: sessionmaker[Session] = current_app.extensions[kind]
+        g.db_session = factory()
     session: Session = g.db_session
     return session
 

@@ -18,11 +18,21 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["make_engine", "make_session_factory", "normalize_url", "session_scope"]
+__all__ = [
+    "READ_ONLY",
+    "make_engine",
+    "make_session_factory",
+    "normalize_url",
+    "reading",
+    "session_scope",
+]
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 #: How often a transaction waiting for SQLite's write lock tries again (see _begin_immediate).
 SQLITE_LOCK_POLL_SECONDS = 0.001
+#: Execution option of work that only reads (``engine.execution_options(**READ_ONLY)``, see
+#: :func:`reading`): on SQLite its transactions begin DEFERRED and take no write lock.
+READ_ONLY = {"callcenter_read_only": True}
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -99,8 +109,26 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool, timeout: float) -> 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE: a deferred read-then-write transaction under WAL fails at once with
-        # "database is locked" when another process writes; IMMEDIATE waits for the lock
-        _begin_immediate(connection.connection.dbapi_connection, timeout)
+        # "database is locked" when another process writes; IMMEDIATE waits for the lock.
+        # Work that only reads begins DEFERRED: under WAL it never waits for the writers nor
+        # holds them up (a console page must not stall the listener's commits).
+        # query_only makes a write there fail at once, not only when it meets a writer.
+        pooled = connection.connection
+        read_only = bool(connection.get_execution_options().get("callcenter_read_only"))
+        if pooled.info.get("query_only", False) != read_only:
+            pooled.dbapi_connection.execute(f"PRAGMA query_only = {int(read_only)}")
+            pooled.info["query_only"] = read_only
+        if read_only:
+            pooled.dbapi_connection.execute("BEGIN")
+        else:
+            _begin_immediate(pooled.dbapi_connection, timeout)
+
+
+def reading(engine: Engine) -> Engine:
+    """``engine`` for work that only reads (same pool): on SQLite its transactions take no
+    write lock, and a write in them fails ("attempt to write a readonly database"): write
+    through ``engine``. On PostgreSQL it is ``engine`` as it is."""
+    return engine.execution_options(**READ_ONLY)
 
 
 def _begin_immediate(dbapi_connection: Any, timeout: float) -> None:
