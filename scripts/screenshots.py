@@ -29,17 +29,9 @@ from pathlib import Path
 
 from playwright.sync_api import Page, ViewportSize, sync_playwright
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's tests/
+from tests.browser import CHROMIUM, CHROMIUM_ARGS  # the browser tests' own
+
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 ACCOUNT_RE = re.compile(r"^\s*login (\S+)\s+password (\S+)\s*$")
 #: Lines of the officer's unit (示范县人民政府办公室) in the demo.

@@ -44,19 +44,9 @@ from callcenter.store.accounts import User
 from callcenter.store.migrate import upgrade
 from callcenter.store.org import Unit
 from callcenter.web import create_app
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
 SECRET_KEY = secrets.token_hex(32)  # made per test run: no key is committed
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 _CSRF_RE = re.compile(
     r'name="csrf_token"[^>]*value="([^"]+)"|name="csrf-token"\s+content="([^"]+)"'
