@@ -55,6 +55,12 @@ def sessions() -> sessionmaker[Session]:
     return factory
 
 
+def reading_sessions() -> sessionmaker[Session]:
+    """Sessions for work that only reads (:func:`callcenter.store.db.reading`)."""
+    factory: sessionmaker[Session] = current_app.extensions["callcenter.reading_sessions"]
+    return factory
+
+
 def db() -> Session:
     """The request's database session (closed when the request ends; commit explicitly).
 
@@ -63,9 +69,7 @@ def db() -> Session:
     the workers storing and judging calls. Any other request's session writes as usual."""
     if "db_session" not in g:
         read_only = has_request_context() and request.method in ("GET", "HEAD")
-        kind = "callcenter.reading_sessions" if read_only else "callcenter.sessions"
-        factory: sessionmaker[Session] = current_app.extensions[kind]
-        g.db_session = factory()
+        g.db_session = (reading_sessions() if read_only else sessions())()
     session: Session = g.db_session
     return session
 

@@ -30,9 +30,10 @@ __all__ = [
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 #: How often a transaction waiting for SQLite's write lock tries again (see _begin_immediate).
 SQLITE_LOCK_POLL_SECONDS = 0.001
-#: Execution option of work that only reads (``engine.execution_options(**READ_ONLY)``, see
-#: :func:`reading`): on SQLite its transactions begin DEFERRED and take no write lock.
-READ_ONLY = {"callcenter_read_only": True}
+#: Execution options of work that only reads (``engine.execution_options(**READ_ONLY)``, see
+#: :func:`reading`): on SQLite its transactions begin DEFERRED and take no write lock; on
+#: both engines a write in them fails.
+READ_ONLY = {"callcenter_read_only": True, "postgresql_readonly": True}
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -126,8 +127,8 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool, timeout: float) -> 
 
 def reading(engine: Engine) -> Engine:
     """``engine`` for work that only reads (same pool): on SQLite its transactions take no
-    write lock, and a write in them fails ("attempt to write a readonly database"): write
-    through ``engine``. On PostgreSQL it is ``engine`` as it is."""
+    write lock. A write in them fails on both engines ("attempt to write a readonly
+    database", "cannot execute … in a read-only transaction"): write through ``engine``."""
     return engine.execution_options(**READ_ONLY)
 
 

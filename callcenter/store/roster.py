@@ -38,6 +38,7 @@ from callcenter.store.org import Officer, Unit
 
 __all__ = [
     "ImportResult",
+    "SavedShift",
     "UnknownShift",
     "UnknownUnit",
     "add_shift",
@@ -55,6 +56,14 @@ logger = logging.getLogger(__name__)
 
 class UnknownUnit(LookupError):
     """No unit with that id or name."""
+
+
+@dataclass(frozen=True)
+class SavedShift:
+    """A shift added or changed, and the names registered as the unit's officers with it."""
+
+    shift: Shift
+    officers_added: tuple[str, ...] = ()
 
 
 class UnknownShift(LookupError):
@@ -253,7 +262,7 @@ def add_shift(
     leader: str = "",
     phone: str = "",
     create_officers: bool = False,
-) -> Shift:
+) -> SavedShift:
     """Add one shift, checked like an imported row. Raises :class:`RosterError`,
     :class:`UnknownUnit`. Times from :func:`callcenter.roster.shift_times` for a 班次. With
     ``create_officers``, names the unit does not know yet are registered as its officers
@@ -274,7 +283,7 @@ def add_shift(
     with session.begin_nested():
         session.add_all(Officer(unit_id=unit_id, name=name) for name in strangers)
         session.add(shift)
-    return shift
+    return SavedShift(shift, tuple(strangers))
 
 
 def update_shift(
@@ -290,7 +299,7 @@ def update_shift(
     leader: str | None = None,
     phone: str | None = None,
     create_officers: bool = False,
-) -> Shift:
+) -> SavedShift:
     """Change a shift (``None``: keep that field), checked like an imported row, the
     shift itself left out of the overlap check; ``create_officers`` as for
     :func:`add_shift`. Raises :class:`RosterError`, :class:`UnknownShift`."""
@@ -312,7 +321,7 @@ def update_shift(
     with session.begin_nested():
         session.add_all(Officer(unit_id=unit.id, name=name) for name in strangers)
         _apply(shift, row)
-    return shift
+    return SavedShift(shift, tuple(strangers))
 
 
 def delete_shift(session: Session, shift_id: int) -> bool:

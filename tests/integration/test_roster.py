@@ -403,7 +403,7 @@ def test_add_update_delete_with_the_import_checks(session: Session) -> None:
         main_officer="张伟",
         backup_officer="李娜",
         leader="孙建国",
-    )
+    ).shift
     assert shift.id is not None
     assert shift_for(session, unit.id, local(2026, 11, 23, 9, 0)) is shift
 
@@ -446,7 +446,7 @@ def test_add_update_delete_with_the_import_checks(session: Session) -> None:
         starts_at=local(2026, 11, 23, 18, 0),
         ends_at=local(2026, 11, 24, 8, 30),
         main_officer="刘洋",
-    )
+    ).shift
     with pytest.raises(RosterError) as late:
         update_shift(session, shift.id, ends_at=local(2026, 11, 23, 19, 0))
     assert [e.code for e in late.value.errors] == ["overlap_stored"]

@@ -15,7 +15,7 @@ from callcenter.store.accounts import User
 from callcenter.store.org import Unit
 from callcenter.web.auth import bp
 from callcenter.web.auth.account import Account
-from callcenter.web.extensions import login_manager, sessions
+from callcenter.web.extensions import login_manager, reading_sessions
 
 __all__ = ["PUBLIC_ENDPOINTS", "end_session", "start_session"]
 
@@ -37,14 +37,15 @@ def load_user(user_id: str) -> Account | None:
     """The account behind the session cookie, or None (signed out).
 
     Read in a short session of its own, so that a request that never touches ``db()`` (a
-    live-board stream) holds no database transaction open.
+    live-board stream) holds no database transaction open; a reading one, so that no page
+    view takes SQLite's write lock from the calls being stored.
     """
     raw_id, _, key = user_id.partition(":")
     try:
         uid = int(raw_id)
     except ValueError:
         return None
-    with sessions()() as session:
+    with reading_sessions()() as session:
         row = session.execute(
             select(User, Unit).outerjoin(Unit, Unit.id == User.unit_id).where(User.id == uid)
         ).first()

@@ -437,22 +437,21 @@ def shift_new(unit_id: int) -> Response | tuple[str, int]:
             form.day.data = now().astimezone(ZoneInfo(unit.timezone)).date()
     if not form.validate_on_submit():
         return _render_shift_form(form, unit, None, status=400 if request.method == "POST" else 200)
-    officers = set(_officer_names(unit.id))
     try:
         fields = _shift_fields(form, unit)
         db().commit()  # a fresh transaction for the unit's lock
-        shift = add_shift(db(), unit.id, **fields, create_officers=bool(form.add_officers.data))
+        saved = add_shift(db(), unit.id, **fields, create_officers=bool(form.add_officers.data))
         db().flush()
     except RosterError as exc:
         db().rollback()
         general = _show_errors(form, exc.errors)
         return _render_shift_form(form, _unit_or_404(unit_id), None, general, 400)
-    registered = _registered_since(unit.id, officers)
-    after = model_snapshot(shift, SHIFT_FIELDS) | _officers_added(registered)
+    shift = saved.shift
+    after = model_snapshot(shift, SHIFT_FIELDS) | _officers_added(saved.officers_added)
     audit("create", "shift", shift.id, None, after)
     db().commit()
     flash(_("Shift added."), "success")
-    _flash_registered(registered)
+    _flash_registered(saved.officers_added)
     return redirect(_week_url(unit_id, shift.day))
 
 
@@ -483,12 +482,11 @@ def shift_edit(shift_id: int) -> Response | tuple[str, int]:
         status = 400 if request.method == "POST" else 200
         return _render_shift_form(form, unit, shift, status=status)
     before = model_snapshot(shift, SHIFT_FIELDS)
-    officers = set(_officer_names(unit.id))
     try:
         fields = _shift_fields(form, unit)
         db().commit()  # a fresh transaction for the unit's lock
         create_officers = bool(form.add_officers.data)
-        updated = update_shift(db(), shift_id, **fields, create_officers=create_officers)
+        saved = update_shift(db(), shift_id, **fields, create_officers=create_officers)
         db().flush()
     except UnknownShift:
         abort(404)
@@ -497,19 +495,14 @@ def shift_edit(shift_id: int) -> Response | tuple[str, int]:
         general = _show_errors(form, exc.errors)
         shift, unit = _shift_or_404(shift_id, manage=True)
         return _render_shift_form(form, unit, shift, general, 400)
-    registered = _registered_since(updated.unit_id, officers)
+    updated = saved.shift
     after = model_snapshot(updated, SHIFT_FIELDS)
     if after != before:
-        audit("update", "shift", shift_id, before, after | _officers_added(registered))
+        audit("update", "shift", shift_id, before, after | _officers_added(saved.officers_added))
         flash(_("Saved."), "success")
     db().commit()
-    _flash_registered(registered)
+    _flash_registered(saved.officers_added)
     return redirect(_week_url(updated.unit_id, updated.day))
-
-
-def _registered_since(unit_id: int, officers: set[str]) -> list[str]:
-    """The unit's officers now that were not among ``officers`` (registered by the form)."""
-    return [name for name in _officer_names(unit_id) if name not in officers]
 
 
 def _officers_added(names: Sequence[str]) -> dict[str, Any]:
