@@ -2073,16 +2073,24 @@ def generate_stream(
     start: datetime | None = None,
     calls_per_hour: float = 120.0,
     flavour: Flavour = "sip",
+    counters: Counters | None = None,
 ) -> Iterator[Event]:
     """An endless, time-ordered event stream: duty day after duty day from ``start``.
 
     ``start`` defaults to :data:`DEFAULT_EPOCH` (the stream stays pure; the replay server
-    shifts timestamps to now). Uniqueids and channel counters keep counting across days.
+    shifts timestamps to now). Uniqueids and channel counters keep counting across days;
+    given ``counters``, the stream numbers its channels with them (set to the seed's first
+    numbers), so calls made beside it (a spot check's) can share one numbering.
     """
     rng = Random(seed)
     fl = _flavour(flavour)
     start_us = _to_us(start or DEFAULT_EPOCH)
-    pbx = _Pbx(rng, fl, Counters(rng.randint(100, 900)), start_us - rng.randint(1, 30) * 3600 * _US)
+    first = Counters(rng.randint(100, 900))
+    if counters is None:
+        counters = first
+    else:
+        counters.uniqueid, counters.channel = first.uniqueid, first.channel
+    pbx = _Pbx(rng, fl, counters, start_us - rng.randint(1, 30) * 3600 * _US)
     days = _Day(rng, fl, calls_per_hour)
 
     def plan() -> Iterator[_Planned]:

@@ -258,11 +258,8 @@ class _Counters:
                     self.sequence = max(self.sequence, int(match["seq"]))
 
     def next_channel(self) -> str:
-        return f"{self.next_channel_number():08x}"
-
-    def next_channel_number(self) -> int:
         self.channel += 1
-        return self.channel
+        return f"{self.channel:08x}"
 
     def next_sequence(self) -> int:
         self.sequence += 1
@@ -885,15 +882,6 @@ class AmiReplayServer:
             return max(last, time.time()) if self.shift_to_now else last
         wall = self._pause_started if self._paused else time.monotonic()
         return last + max(0.0, wall - self._last_play_wall) * self.speed
-
-    def next_channel_number(self) -> int:
-        """The channel-driver counter of a channel made outside the playback (an answer to
-        an Originate): the next after every one played or made, as Asterisk's one counter."""
-        return self._counters.next_channel_number()
-
-    def next_uniqueid_sequence(self) -> int:
-        """The Uniqueid sequence number of such a channel (after every one played or made)."""
-        return self._counters.next_sequence()
 
     def emit(self, event: Mapping[str, object]) -> bool:
         """Send an event now, outside the playback (stamped with the stream's time).

@@ -10,10 +10,10 @@ use) rings a random time, is answered, or not when it rings past the generator's
 Originate timeout (the action's own ``Timeout`` is not read), then hangs up. The call is
 stamped with the wall clock from the moment of the Originate, as the spot check's own
 ``originated_at`` is, so the check finds its call even when the generated day plays faster
-than real time. Its events and the ``OriginateResponse`` come when the call has ended. Its
-channel numbers continue the server's (:meth:`AmiReplayServer.next_uniqueid_sequence`), so
-the listener sees no jump in them (it would take one for a PBX restart); the wall clock in
-its Uniqueids keeps them apart from the generated day's, which carry the day's own time.
+than real time. Its events and the ``OriginateResponse`` come when the call has ended. It
+takes its channel numbers from the generated day's own counters (``generate_stream(seed,
+counters=...)``), as one Asterisk numbers every channel, so no name or Uniqueid repeats and
+the listener sees no jump in them (it would take one for a PBX restart).
 
 Any other ``Originate`` (click-to-call back from a desk phone) gets the server's default
 answer: success, no events.
@@ -28,30 +28,16 @@ from datetime import UTC, datetime
 from random import Random
 
 from callcenter.ami.generator import Counters, generate_call
-from callcenter.ami.replay_server import AmiReplayServer, OriginateResult
+from callcenter.ami.replay_server import OriginateResult
 
-__all__ = ["GeneratedSpotCheckAnswers", "ServerNumbering"]
+__all__ = ["GeneratedSpotCheckAnswers"]
 
 _LOCAL_LINE = re.compile(r"^Local/(?P<number>[0-9*#+]{1,32})@[A-Za-z0-9_.\-]+$")
 
 
-class ServerNumbering(Counters):
-    """The generator's counters, taken from the replay server's own numbering."""
-
-    def __init__(self, server: AmiReplayServer) -> None:
-        super().__init__(0, 0)
-        self._server = server
-
-    def next_uniqueid(self) -> int:
-        return self._server.next_uniqueid_sequence()
-
-    def next_channel(self) -> int:
-        return self._server.next_channel_number()
-
-
 class GeneratedSpotCheckAnswers:
     """An ``originate_handler``: a generated spot-check call for ``Local/<line>@…``,
-    numbered by ``numbering`` (:class:`ServerNumbering` of the server it answers for)."""
+    numbered by ``numbering`` (the counters of the generated day the server plays)."""
 
     def __init__(
         self, seed: int, numbering: Counters, clock: Callable[[], float] = time.time

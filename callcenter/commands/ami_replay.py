@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from callcenter.ami.generator import Counters
     from callcenter.ami.replay_server import AmiReplayServer
 
 logger = logging.getLogger(__name__)
@@ -34,18 +35,20 @@ logger = logging.getLogger(__name__)
 SECRET_VARIABLE = "CALLCENTER_AMI__SECRET"
 
 
-def _generated_events(seed: int) -> Iterable[Mapping[str, object]]:
-    """The traffic generator's stream, imported only when asked for."""
+def _generated_events(seed: int) -> tuple[Iterable[Mapping[str, object]], Counters]:
+    """The traffic generator's stream and the counters it numbers its channels with (one
+    PBX numbers every channel: a spot check's too), imported only when asked for."""
     try:
         module = importlib.import_module("callcenter.ami.generator")
         generate_stream = module.generate_stream
+        counters: Counters = module.Counters()
     except (ImportError, AttributeError) as exc:
         raise click.ClickException(
             "--generate needs callcenter.ami.generator.generate_stream(seed), which cannot "
             f"be imported here ({exc}); replay transcript files instead"
         ) from exc
-    events: Iterable[Mapping[str, object]] = generate_stream(seed)
-    return events
+    events: Iterable[Mapping[str, object]] = generate_stream(seed, counters=counters)
+    return events, counters
 
 
 @click.command("ami-replay")
@@ -119,7 +122,7 @@ def ami_replay(
     generated desk phone SIP/duty1: a generated spot-check call is played, answered or not.
     """
     from callcenter.ami.replay_server import AmiReplayServer
-    from callcenter.ami.spot_check_answers import GeneratedSpotCheckAnswers, ServerNumbering
+    from callcenter.ami.spot_check_answers import GeneratedSpotCheckAnswers
 
     if not logging.getLogger().handlers:
         logging.basicConfig(
@@ -134,10 +137,11 @@ def ami_replay(
     if secret is None:
         secret = os.environ.get(SECRET_VARIABLE) or None
     events: Iterable[Mapping[str, object]] | None = None
+    numbering: Counters | None = None
     if generate or seed is not None:
         if seed is None:
             seed = random.SystemRandom().randrange(2**31)
-        events = _generated_events(seed)
+        events, numbering = _generated_events(seed)
         logger.info("generated traffic with seed %d (--seed %d repeats it)", seed, seed)
     if not transcripts and events is None:
         raise click.UsageError("give TRANSCRIPT files, or --generate")
@@ -159,8 +163,8 @@ def ami_replay(
         start_on_login=not no_wait,
         max_idle=max_idle,
     )
-    if events is not None and seed is not None:  # spot checks ring a generated desk phone
-        server.originate_handler = GeneratedSpotCheckAnswers(seed, ServerNumbering(server))
+    if numbering is not None and seed is not None:  # spot checks ring a generated desk phone
+        server.originate_handler = GeneratedSpotCheckAnswers(seed, numbering)
     try:
         asyncio.run(_serve(server))
     except OSError as exc:

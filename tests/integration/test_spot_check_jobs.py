@@ -275,7 +275,7 @@ def test_a_check_the_listener_never_dialed_is_failed_without_a_violation(
 # --------------------------------------------------------------------------- end to end
 
 
-def _answer_with_transcript(sent: list[dict[str, str]], server: AmiReplayServer) -> Any:
+def _answer_with_transcript(sent: list[dict[str, str]]) -> Any:
     """The replay server's Originate handler: play the recorded spot check (moved to now,
     the recorded gaps kept: the desk phone rings 2 s), then answer the Originate as the
     recording did."""
@@ -305,12 +305,13 @@ def _answer_with_transcript(sent: list[dict[str, str]], server: AmiReplayServer)
     return handler
 
 
-def _answer_with_generated_call(sent: list[dict[str, str]], server: AmiReplayServer) -> Any:
+def _answer_with_generated_call(sent: list[dict[str, str]]) -> Any:
     """The handler of ``callcenter ami-replay --generate`` (the demo's PBX)."""
-    from callcenter.ami.spot_check_answers import GeneratedSpotCheckAnswers, ServerNumbering
+    from callcenter.ami.generator import Counters
+    from callcenter.ami.spot_check_answers import GeneratedSpotCheckAnswers
 
     # its first check: answered after 3.9 s
-    generated = GeneratedSpotCheckAnswers(seed=7, numbering=ServerNumbering(server))
+    generated = GeneratedSpotCheckAnswers(seed=7, numbering=Counters(1000))
 
     def handler(action: dict[str, str]) -> OriginateResult:
         sent.append(dict(action))
@@ -339,8 +340,9 @@ def test_a_spot_check_dialed_through_the_listener_is_judged_answered(
             return session.scalar(select(Call.id).where(Call.originated.is_(True))) is not None
 
     async def scenario() -> None:
-        async with AmiReplayServer([ANSWERED], speed=0, secret=SECRET) as server:
-            server.originate_handler = answer(sent, server)
+        async with AmiReplayServer(
+            [ANSWERED], speed=0, secret=SECRET, originate_handler=answer(sent)
+        ) as server:
             config = make_config(
                 instance_path=str(tmp_path / "instance"),
                 database={"url": db_url},

@@ -4,9 +4,11 @@ used to end as "answered, call not found")."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
-from callcenter.ami.generator import Counters
+from callcenter.ami.generator import Counters, generate_stream
 from callcenter.ami.replay_server import OriginateResult
 from callcenter.ami.spot_check_answers import GeneratedSpotCheckAnswers
 from callcenter.rules.policy import LinePolicy
@@ -55,3 +57,22 @@ def test_other_originates_get_the_servers_plain_answer() -> None:
     answers = GeneratedSpotCheckAnswers(seed=11, numbering=Counters(1000))
     click_to_call = {"Channel": "SIP/duty1", "Context": "from-internal", "Exten": "13800138000"}
     assert answers(click_to_call) == OriginateResult()
+
+
+def test_a_generated_day_and_its_spot_checks_share_one_numbering() -> None:
+    """As one Asterisk numbers every channel: no Uniqueid or channel name of a spot check
+    comes again in the generated day, which is the same day as without spot checks."""
+    counters = Counters()
+    day = generate_stream(7, counters=counters)
+    before = [next(day) for _ in range(400)]
+    assert before == list(itertools.islice(generate_stream(7), 400))
+    answers = GeneratedSpotCheckAnswers(seed=7, numbering=counters, clock=lambda: NOW)
+    checks = [answers(SPOT_CHECK) for _ in range(3)]
+    after = [next(day) for _ in range(2000)]
+
+    def names(events: Iterable[Mapping[str, str]]) -> set[str]:
+        keys = ("Uniqueid", "Linkedid", "Channel")
+        return {e[k] for e in events for k in keys if e.get(k)}
+
+    spot = names(e for check in checks for e in check.events)
+    assert spot and not spot & names(before + after)
