@@ -12,6 +12,9 @@
 #   CALLCENTER_REQUIRE_POSTGRES   set to 1 here: PostgreSQL tests fail instead of skipping
 #   PYTHON                        interpreter to use (default: python3)
 #   SKIP_PROVISION=1              skip apt and PostgreSQL setup (the services are ready)
+#
+# The test role's password is made at random on the first provisioning and kept outside the
+# checkout, in ${XDG_CACHE_HOME:-~/.cache}/callcenter/test-db-password (no credential in git).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -21,8 +24,8 @@ PG_VERSION=15
 PG_CLUSTER=main
 PG_PORT=5432
 TEST_ROLE=callcenter
-TEST_PASSWORD=callcenter # test-only local credential, never used outside this database
 TEST_DB=callcenter_test
+PASSWORD_FILE="${XDG_CACHE_HOME:-${HOME}/.cache}/callcenter/test-db-password"
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -92,13 +95,20 @@ provision() {
         return 1
     }
 
+    if [[ ! -s "${PASSWORD_FILE}" ]]; then
+        mkdir -p "$(dirname "${PASSWORD_FILE}")"
+        (umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"${PASSWORD_FILE}")
+    fi
+    local password
+    password="$(<"${PASSWORD_FILE}")"
     log "ensuring role ${TEST_ROLE} and database ${TEST_DB}"
     as_postgres psql -X -q -v ON_ERROR_STOP=1 -d postgres <<SQL
 DO \$\$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${TEST_ROLE}') THEN
-        CREATE ROLE ${TEST_ROLE} LOGIN PASSWORD '${TEST_PASSWORD}';
+        CREATE ROLE ${TEST_ROLE} LOGIN;
     END IF;
+    ALTER ROLE ${TEST_ROLE} PASSWORD '${password}';
 END
 \$\$;
 SELECT 'CREATE DATABASE ${TEST_DB} OWNER ${TEST_ROLE}'
@@ -111,7 +121,14 @@ if [[ "${SKIP_PROVISION:-0}" != 1 ]]; then
     provision
 fi
 
-export CALLCENTER_TEST_POSTGRES_URL="${CALLCENTER_TEST_POSTGRES_URL:-postgresql+psycopg://${TEST_ROLE}:${TEST_PASSWORD}@127.0.0.1:${PG_PORT}/${TEST_DB}}"
+if [[ -z "${CALLCENTER_TEST_POSTGRES_URL:-}" ]]; then
+    if [[ ! -s "${PASSWORD_FILE}" ]]; then
+        log "no test database password in ${PASSWORD_FILE}: run scripts/test.sh once without SKIP_PROVISION"
+        exit 1
+    fi
+    CALLCENTER_TEST_POSTGRES_URL="postgresql+psycopg://${TEST_ROLE}:$(<"${PASSWORD_FILE}")@127.0.0.1:${PG_PORT}/${TEST_DB}"
+fi
+export CALLCENTER_TEST_POSTGRES_URL
 export CALLCENTER_REQUIRE_POSTGRES=1
 
 log "installing the project with its test extras"
